@@ -1,0 +1,115 @@
+//! The shared wasmtime engine: compilation settings, the pooling allocator,
+//! the epoch ticker that enforces CPU deadlines, and the linker that gives a
+//! plugin WASI with no capabilities plus the `log` import.
+
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+use super::bindings;
+use super::sandbox::Sandbox;
+
+/// One epoch tick. CPU deadlines are whole ticks, so this is their resolution.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The sandbox limits every plugin instance runs under.
+#[derive(Debug, Clone, Copy)]
+pub struct SandboxLimits {
+    /// Linear memory cap per instance (default 64 MiB).
+    pub memory_bytes: usize,
+    /// CPU time a plugin may spend on one batch (default 1 s).
+    pub batch_deadline: Duration,
+    /// Largest event a plugin may return (default 1 MiB); larger ones are dead letters.
+    pub max_event_bytes: usize,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        SandboxLimits {
+            memory_bytes: 64 << 20,
+            batch_deadline: Duration::from_secs(1),
+            max_event_bytes: 1 << 20,
+        }
+    }
+}
+
+impl SandboxLimits {
+    pub(crate) fn deadline_ticks(&self) -> u64 {
+        (self.batch_deadline.as_millis() as u64)
+            .div_ceil(EPOCH_TICK.as_millis() as u64)
+            .max(1)
+    }
+}
+
+/// Compiles plugins and owns what their instances share. Cheap to clone.
+#[derive(Clone)]
+pub struct PluginEngine {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Arc<Linker<Sandbox>>,
+    pub(crate) limits: SandboxLimits,
+}
+
+impl PluginEngine {
+    pub fn new(limits: SandboxLimits) -> anyhow::Result<PluginEngine> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        config.cranelift_opt_level(OptLevel::Speed);
+        // Backtraces make every trap slower and a plugin's dead-letter reason
+        // comes from its own panic message, not from frames.
+        config.wasm_backtrace_max_frames(None);
+        config.native_unwind_info(false);
+
+        let mut pool = PoolingAllocationConfig::default();
+        pool.max_memory_size(limits.memory_bytes);
+        pool.total_component_instances(256);
+        pool.total_core_instances(2048);
+        pool.total_memories(512);
+        pool.total_tables(1024);
+        pool.total_stacks(256);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        // Small reservations keep the pool's virtual footprint modest; bounds
+        // checks are explicit past the reservation.
+        config.memory_reservation(limits.memory_bytes as u64);
+        config.memory_guard_size(64 << 10);
+
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        // A wasm32-wasip2 component imports WASI even when it uses none of
+        // it: link it against an empty context (no files, network or env).
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        bindings::sluice::plugin::log::add_to_linker::<Sandbox, HasSelf<Sandbox>>(
+            &mut linker,
+            |s| s,
+        )?;
+        start_epoch_ticker(&engine);
+        Ok(PluginEngine {
+            engine,
+            linker: Arc::new(linker),
+            limits,
+        })
+    }
+
+    pub fn limits(&self) -> SandboxLimits {
+        self.limits
+    }
+}
+
+/// Advances the engine's epoch every tick until the engine is dropped, so a
+/// plugin stuck in a loop hits its deadline.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    thread::Builder::new()
+        .name("sluice-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch ticker thread");
+}
