@@ -62,6 +62,10 @@ impl PluginEngine {
         // comes from its own panic message, not from frames.
         config.wasm_backtrace_max_frames(None);
         config.native_unwind_info(false);
+        if std::env::var_os("SLUICE_PERFMAP").is_some() {
+            // Names guest functions in `perf report` (/tmp/perf-PID.map).
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
 
         let mut pool = PoolingAllocationConfig::default();
         pool.max_memory_size(limits.memory_bytes);
@@ -81,6 +85,7 @@ impl PluginEngine {
         // A wasm32-wasip2 component imports WASI even when it uses none of
         // it: link it against an empty context (no files, network or env).
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        super::clocks::add_virtual_waits(&mut linker)?;
         bindings::sluice::plugin::log::add_to_linker::<Sandbox, HasSelf<Sandbox>>(
             &mut linker,
             |s| s,

@@ -14,6 +14,7 @@
 mod batch;
 mod bindings;
 mod chain;
+mod clocks;
 mod engine;
 mod error;
 mod guest_log;

@@ -41,8 +41,8 @@ pub(crate) fn parse(kind: Kind, args: TokenStream) -> syn::Result<PluginArgs> {
         } else if meta.path.is_ident("tables") {
             if kind != Kind::Router {
                 return Err(meta.error(format!(
-                    "only a #[router] declares tables; a {} function passes events on unchanged \
-                     or replaced, to the table chosen so far",
+                    "only a #[router] declares tables; the events a {} passes on go to the \
+                     table chosen so far",
                     kind.attribute()
                 )));
             }

@@ -27,6 +27,9 @@ pub struct PluginsArgs {
     /// Runs per figure; the median is reported with the range.
     #[arg(long, default_value_t = 5)]
     runs: usize,
+    /// Only scenarios whose name contains this.
+    #[arg(long)]
+    only: Option<String>,
 }
 
 impl PluginsArgs {
@@ -47,9 +50,10 @@ impl PluginsArgs {
         let keep_all = load("keep_all")?;
         let is_purchase = load("is_purchase")?;
         let munge = load("munge_event")?;
-        let scenarios: [(&str, Vec<Plugin>); 3] = [
+        let scenarios: [(&str, Vec<Plugin>); 4] = [
             ("keep_all (host overhead)", vec![keep_all]),
             ("is_purchase", vec![is_purchase.clone()]),
+            ("munge_event (every event)", vec![munge.clone()]),
             ("is_purchase → munge_event", vec![is_purchase, munge]),
         ];
         let mut sample = String::new();
@@ -65,7 +69,10 @@ impl PluginsArgs {
             "{:<28} {:>6} {:>14} {:>10} {:>22}",
             "scenario", "batch", "events/s", "ns/event", "range (events/s)"
         );
-        for (name, plugins) in &scenarios {
+        let wanted = scenarios
+            .iter()
+            .filter(|(name, _)| self.only.as_ref().is_none_or(|o| name.contains(o.as_str())));
+        for (name, plugins) in wanted {
             for batch_size in [1usize, 64, 1024] {
                 let events = if batch_size == 1 {
                     self.events / 10

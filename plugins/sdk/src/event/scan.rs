@@ -44,9 +44,9 @@ impl<'j> Found<'j> {
 
 /// Looks `key` up among the top-level members of the JSON object `json`.
 ///
-/// `Ok(None)` means the object has no such key. Keys match byte for byte; on
-/// a duplicated key the first one wins (the full parse keeps the last one,
-/// but JSON leaves duplicates undefined and the host does not send them).
+/// `Ok(None)` means the object has no such key. Keys match byte for byte. Of
+/// duplicated keys the first wins here and the last in the full parse: JSON
+/// leaves duplicates undefined, so events should not have them.
 pub(crate) fn find<'j>(json: &'j [u8], key: &str) -> Result<Option<Found<'j>>, GiveUp> {
     let mut c = Cursor { s: json, i: 0 };
     c.skip_ws();
@@ -56,17 +56,22 @@ pub(crate) fn find<'j>(json: &'j [u8], key: &str) -> Result<Option<Found<'j>>, G
         return Ok(None);
     }
     loop {
-        let (name, name_escaped) = c.string()?;
+        let is_key = if c.key_is_next(key) {
+            true
+        } else {
+            let (name, name_escaped) = c.string()?;
+            if name_escaped {
+                // `"event\u005ftype"` is `event_type`: only a real parse can tell.
+                return Err(GiveUp);
+            }
+            name == key.as_bytes()
+        };
         c.skip_ws();
         c.eat(b':')?;
         c.skip_ws();
-        if name_escaped {
-            // `"event\u005ftype"` is `event_type`: only a real parse can tell.
-            return Err(GiveUp);
-        }
         let start = c.i;
         let escaped = c.value()?;
-        if name == key.as_bytes() {
+        if is_key {
             let json = c.s.get(start..c.i).ok_or(GiveUp)?;
             return Ok(Some(Found { json, escaped }));
         }
@@ -109,6 +114,23 @@ impl<'j> Cursor<'j> {
         }
     }
 
+    /// Steps over the string at the cursor if it is exactly `key`, unescaped:
+    /// one comparison instead of a scan, for the key a plugin looks for.
+    fn key_is_next(&mut self, key: &str) -> bool {
+        let Some(rest) = self.s.get(self.i..) else {
+            return false;
+        };
+        let matches = rest.first() == Some(&b'"')
+            && rest.get(1..=key.len()) == Some(key.as_bytes())
+            && rest.get(key.len() + 1) == Some(&b'"')
+            // A key holding `"` or `\` cannot be compared as raw bytes.
+            && find_special(key.as_bytes()).is_none();
+        if matches {
+            self.i += key.len() + 2;
+        }
+        matches
+    }
+
     /// Reads a string at the cursor: its raw contents and whether they hold
     /// escapes.
     fn string(&mut self) -> Result<(&'j [u8], bool), GiveUp> {
@@ -117,10 +139,7 @@ impl<'j> Cursor<'j> {
         let mut escaped = false;
         loop {
             let rest = self.s.get(self.i..).ok_or(GiveUp)?;
-            let stop = rest
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-                .ok_or(GiveUp)?;
+            let stop = find_special(rest).ok_or(GiveUp)?;
             self.i += stop;
             match rest[stop] {
                 b'"' => {
@@ -138,7 +157,7 @@ impl<'j> Cursor<'j> {
         }
     }
 
-    /// Steps over one escape at the cursor, `\\` included.
+    /// Steps over one escape at the cursor, the backslash included.
     fn escape(&mut self) -> Result<(), GiveUp> {
         match self.s.get(self.i + 1).ok_or(GiveUp)? {
             b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 2,
@@ -289,6 +308,39 @@ impl<'j> Cursor<'j> {
     }
 }
 
+/// The index of the first `"`, `\` or control character in `bytes`: the
+/// bytes that end or interrupt a string's plain run. Eight bytes a step (SWAR):
+/// strings are most of an event, and wasm has no faster safe way.
+fn find_special(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGHS: u64 = ONES * 0x80;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let quote = word ^ (ONES * u64::from(b'"'));
+        let backslash = word ^ (ONES * u64::from(b'\\'));
+        // A byte's high bit is set where it was 0 (or below 0x20). Borrows
+        // can flag bytes above a flagged one, never below, so the lowest
+        // flag is exact.
+        let flags = ((quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (word.wrapping_sub(ONES * 0x20) & !word))
+            & HIGHS;
+        if flags != 0 {
+            return Some(offset + (flags.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .map(|at| offset + at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,6 +466,55 @@ mod tests {
         assert_eq!(
             text(r#"{"event_type": "x", "a\"b": 1}"#, "event_type"),
             Ok(Some(r#""x""#.to_owned()))
+        );
+    }
+
+    #[test]
+    fn find_special_agrees_with_a_byte_loop() {
+        let slow = |bytes: &[u8]| {
+            bytes
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        };
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let alphabet = b"ab\"\\\x00\x1f\x20\x7f\x80\xff!#[\x21\x5b\x5d";
+        for len in 0..40 {
+            for _ in 0..500 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        // Mostly plain bytes, so specials land at every position.
+                        if state.is_multiple_of(8) {
+                            alphabet[(state >> 8) as usize % alphabet.len()]
+                        } else {
+                            b'a' + (state >> 8) as u8 % 26
+                        }
+                    })
+                    .collect();
+                assert_eq!(find_special(&bytes), slow(&bytes), "{bytes:?}");
+            }
+        }
+        for special in [b'"', b'\\', 0, 0x1f] {
+            for at in 0..24 {
+                let mut bytes = vec![0x80 | b'a'; 24];
+                bytes[at] = special;
+                assert_eq!(find_special(&bytes), Some(at));
+            }
+        }
+    }
+
+    #[test]
+    fn keys_that_need_escapes_never_match_raw_bytes() {
+        // The raw text `a\"b` is the key `a"b`, not `a\`.
+        assert_eq!(text(r#"{"a\"b": 1}"#, "a\\"), Err(GiveUp));
+        assert_eq!(text(r#"{"a\"b": 1}"#, "a\""), Err(GiveUp));
+        assert_eq!(text(r#"{"x": 1, "a\\": 2}"#, "a\\"), Err(GiveUp));
+        // A longer key that starts with the one asked for is another key.
+        assert_eq!(
+            text(r#"{"event_types": 1, "event_type": 2}"#, "event_type"),
+            Ok(Some("2".to_owned()))
         );
     }
 

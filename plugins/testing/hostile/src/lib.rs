@@ -44,10 +44,10 @@ impl Guest for Hostile {
                 Some("loop") => spin(),
                 Some("grow") => hoard(),
                 Some("panic") => panic!("poison event at offset {offset}"),
-                Some("garbage") => replace(&mut output, b"not json {"),
-                Some("array") => replace(&mut output, b"[1,2,3]"),
-                Some("huge") => replace(&mut output, &huge_object()),
-                Some("clock") => replace(&mut output, &sandbox_report(event)),
+                Some("garbage") => replace(&mut output, |data| data.extend(b"not json {")),
+                Some("array") => replace(&mut output, |data| data.extend(b"[1,2,3]")),
+                Some("huge") => replace(&mut output, write_huge_object),
+                Some("clock") => replace(&mut output, |data| write_sandbox_report(event, data)),
                 Some("wrong_count") => {
                     return Output {
                         outcomes: Vec::new(),
@@ -90,23 +90,30 @@ fn hoard() -> Outcome {
 }
 
 /// A valid JSON object of about 8 MiB, to test the host's output limits.
-fn huge_object() -> Vec<u8> {
-    let padding = "x".repeat(8 << 20);
-    serde_json::to_vec(&json!({"event_type": "huge", "padding": padding})).unwrap_or_default()
+/// Written in place: a plugin near its memory cap should fail on size, not
+/// on copies.
+fn write_huge_object(data: &mut Vec<u8>) {
+    const PADDING: usize = 8 << 20;
+    data.reserve(PADDING + 64);
+    data.extend(br#"{"event_type":"huge","padding":""#);
+    data.resize(data.len() + PADDING, b'x');
+    data.extend(br#""}"#);
 }
 
 /// The event plus what the sandbox lets a plugin see of the world: the clock
-/// (the batch's event time under sluice), randomness (seeded per batch), the
-/// environment (empty) and the file system (none).
-fn sandbox_report(mut event: Map<String, Value>) -> Vec<u8> {
+/// (the batch's event time under sluice), both WASI random sources (seeded
+/// per batch), the environment (empty) and the file system (none).
+fn write_sandbox_report(mut event: Map<String, Value>, data: &mut Vec<u8>) {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| {
             u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
         });
-    // std seeds `RandomState` from the WASI random source, so this hashes
-    // nothing with random keys: a u64 drawn from `wasi:random`.
-    let random = RandomState::new().build_hasher().finish();
+    // From `wasi:random/random`, what `getrandom` (and so `rand`) reads.
+    let random = getrandom::u64().unwrap_or_default();
+    // Hashing nothing with std's random keys: a u64 derived from
+    // `wasi:random/insecure-seed`, which std seeds `HashMap`s from.
+    let random_seed = RandomState::new().build_hasher().finish();
     let env_count = std::env::vars().count();
     let file_error = match std::fs::read("/etc/passwd") {
         Ok(_) => "read ok".to_owned(),
@@ -114,17 +121,107 @@ fn sandbox_report(mut event: Map<String, Value>) -> Vec<u8> {
     };
     event.insert("now_ms".into(), json!(now_ms));
     event.insert("random".into(), json!(random));
+    event.insert("random_seed".into(), json!(random_seed));
     event.insert("env_count".into(), json!(env_count));
     event.insert("file_error".into(), json!(file_error));
-    serde_json::to_vec(&event).unwrap_or_default()
+    // Writing a map of JSON values into memory cannot fail.
+    let _ = serde_json::to_writer(data, &event);
 }
 
-/// Replaces the event with one new event of exactly `bytes`.
-fn replace(output: &mut Output, bytes: &[u8]) -> Outcome {
-    output.data.extend_from_slice(bytes);
+/// Replaces the event with one new event, the bytes `write` appends.
+fn replace(output: &mut Output, write: impl FnOnce(&mut Vec<u8>)) -> Outcome {
+    write(&mut output.data);
     output
         .ends
         .push(u32::try_from(output.data.len()).unwrap_or(u32::MAX));
     output.tables.push(None);
     Outcome::Replace(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Batch, Guest, Hostile, Outcome, Output};
+    use sluice_sdk::serde_json::{self, Map, Value};
+
+    fn process(event_types: &[&str]) -> Output {
+        let mut data = Vec::new();
+        let mut ends = Vec::new();
+        for event_type in event_types {
+            data.extend(format!(r#"{{"event_type": "{event_type}", "Host": "h"}}"#).bytes());
+            ends.push(u32::try_from(data.len()).expect("small"));
+        }
+        let count = event_types.len();
+        Hostile::process(Batch {
+            data,
+            ends,
+            partitions: vec![0; count],
+            offsets: (0..).take(count).collect(),
+            timestamps: vec![0; count],
+            header_ends: vec![0; count],
+            header_keys: Vec::new(),
+            header_values: Vec::new(),
+        })
+    }
+
+    fn new_events(output: &Output) -> Vec<&[u8]> {
+        let mut start = 0;
+        output
+            .ends
+            .iter()
+            .map(|&end| {
+                let event = &output.data[start..end as usize];
+                start = end as usize;
+                event
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bad_outputs_are_exactly_as_ordered() {
+        let output = process(&["purchase_sword", "garbage", "array", "huge"]);
+        assert!(matches!(
+            output.outcomes[..],
+            [
+                Outcome::Keep,
+                Outcome::Replace(1),
+                Outcome::Replace(1),
+                Outcome::Replace(1)
+            ]
+        ));
+        let events = new_events(&output);
+        assert_eq!(events[0], b"not json {");
+        assert_eq!(events[1], b"[1,2,3]");
+        let huge: Map<String, Value> = serde_json::from_slice(events[2]).expect("an object");
+        assert_eq!(huge["padding"].as_str().map(str::len), Some(8 << 20));
+        assert_eq!(output.tables, [None, None, None]);
+    }
+
+    #[test]
+    fn clock_reports_what_the_sandbox_shows() {
+        let output = process(&["clock"]);
+        let report: Map<String, Value> =
+            serde_json::from_slice(new_events(&output)[0]).expect("an object");
+        assert_eq!(report["event_type"], "clock");
+        assert_eq!(report["Host"], "h");
+        for key in ["now_ms", "random", "random_seed", "env_count"] {
+            assert!(report[key].is_u64(), "{key}: {report:?}");
+        }
+        assert!(report["file_error"].is_string());
+    }
+
+    #[test]
+    fn wrong_count_answers_no_outcomes_at_all() {
+        let output = process(&["purchase_sword", "wrong_count", "login"]);
+        assert!(output.outcomes.is_empty());
+    }
+
+    #[test]
+    fn describes_itself_without_tables() {
+        let info = Hostile::describe();
+        assert_eq!(
+            (info.name.as_str(), info.version.as_str()),
+            ("hostile", "0.1.0")
+        );
+        assert!(info.tables.is_empty());
+    }
 }

@@ -1,0 +1,25 @@
+//! Tables: how a Hive-style schema becomes an Arrow table, and how Kafka
+//! events become its rows.
+//!
+//! Events enter as JSON bytes with their Kafka timestamp, partition and
+//! offset ([`Event`]), bound for one table. They leave as one Arrow
+//! [`RecordBatch`](arrow::record_batch::RecordBatch) in the table's schema
+//! ([`table_schema`]) plus a [`Rejection`] for every event that does not fit,
+//! which the pipeline turns into a [`DeadLetter`]. Dead letters have a table
+//! schema of their own ([`dead_letter_schema`]). The lake module writes both
+//! kinds of batch to Parquet; nothing here knows about files.
+
+mod arrow_schema;
+mod dead_letter;
+mod decoder;
+mod project;
+
+pub use arrow_schema::{RAW_EVENT, TIMESTAMP, kafka_timestamp_type, table_schema};
+pub use dead_letter::{
+    DEAD_LETTER_RAW_EVENT_BYTES, DeadLetter, dead_letter_batch, dead_letter_schema,
+};
+pub use decoder::{DecodeLimits, Decoded, Event, Rejection, TableDecoder, TableError};
+pub use project::RejectReason;
+
+#[cfg(test)]
+mod tests;
