@@ -6,5 +6,7 @@
 //! - [`commands`]: the `sluice` command line.
 
 pub mod commands;
+pub mod config;
 pub mod plugin;
 pub mod schema;
+pub mod source;

@@ -14,7 +14,8 @@ fn is_purchase_keeps_only_sword_purchases() {
     assert!(plugin.tables().is_empty());
     let lines = reference_lines();
     let mut chain = PluginChain::new([plugin]);
-    let out = chain.process(batch_of(&lines)).unwrap();
+    let batch = batch_of(&lines);
+    let out = chain.process(&batch).unwrap();
     let kept = survivors(&out);
     assert_eq!(kept.len(), 2);
     for (table, e) in &kept {
@@ -34,7 +35,8 @@ fn munge_event_rewrites_host_and_cache_control() {
     let engine = engine();
     let mut chain = PluginChain::new([load(&engine, "munge_event")]);
     let lines = reference_lines();
-    let out = chain.process(batch_of(&lines)).unwrap();
+    let batch = batch_of(&lines);
+    let out = chain.process(&batch).unwrap();
     let events = survivors(&out);
     assert_eq!(events.len(), lines.len());
     for ((_, e), line) in events.iter().zip(&lines) {
@@ -73,7 +75,8 @@ fn game_events_routes_into_the_three_reference_tables() {
     }
 
     let mut chain = PluginChain::new([plugin]);
-    let out = chain.process(batch_of(&reference_lines())).unwrap();
+    let batch = batch_of(&reference_lines());
+    let out = chain.process(&batch).unwrap();
     let routed = survivors(&out);
     let count = |t: &str| {
         routed
@@ -103,7 +106,8 @@ fn event_ops_splits_guild_joins_and_rejects_events_without_a_type() {
     let engine = engine();
     let mut chain = PluginChain::new([load(&engine, "event_ops")]);
     let lines = reference_lines();
-    let out = chain.process(batch_of(&lines)).unwrap();
+    let batch = batch_of(&lines);
+    let out = chain.process(&batch).unwrap();
     let events = survivors(&out);
     // 12 events: 1 rejected, 2 joins split in two, 9 kept.
     assert_eq!(events.len(), 13);
@@ -140,7 +144,8 @@ fn event_ops_splits_guild_joins_and_rejects_events_without_a_type() {
 fn a_chain_runs_plugins_in_order() {
     let engine = engine();
     let mut chain = PluginChain::new([load(&engine, "is_purchase"), load(&engine, "munge_event")]);
-    let out = chain.process(batch_of(&reference_lines())).unwrap();
+    let batch = batch_of(&reference_lines());
+    let out = chain.process(&batch).unwrap();
     let events = survivors(&out);
     assert_eq!(events.len(), 2);
     for (_, e) in &events {
@@ -151,7 +156,8 @@ fn a_chain_runs_plugins_in_order() {
 
     // A router after a splitter: the split-off events have no table and are dropped.
     let mut chain = PluginChain::new([load(&engine, "event_ops"), load(&engine, "game_events")]);
-    let out = chain.process(batch_of(&reference_lines())).unwrap();
+    let batch = batch_of(&reference_lines());
+    let out = chain.process(&batch).unwrap();
     let events = survivors(&out);
     assert_eq!(events.len(), 10);
     assert_eq!(out.dead_letters.len(), 1);
@@ -176,10 +182,12 @@ fn a_chain_runs_plugins_in_order() {
 fn an_empty_batch_and_an_empty_chain_are_fine() {
     let engine = engine();
     let mut chain = PluginChain::new([load(&engine, "is_purchase")]);
-    let out = chain.process(batch_of::<&str>(&[])).unwrap();
+    let batch = batch_of::<&str>(&[]);
+    let out = chain.process(&batch).unwrap();
     assert!(out.survivors.is_empty());
 
     let mut none = PluginChain::new([]);
-    let out = none.process(batch_of(&reference_lines())).unwrap();
+    let batch = batch_of(&reference_lines());
+    let out = none.process(&batch).unwrap();
     assert_eq!(out.survivors.len(), 12);
 }

@@ -18,13 +18,8 @@ fn hostile_event(kind: &str) -> String {
 fn contained(kind: &str) -> String {
     let engine = engine();
     let mut chain = PluginChain::new([load(&engine, "hostile")]);
-    let out = chain
-        .process(batch_of(&[
-            OK.to_string(),
-            hostile_event(kind),
-            OK.to_string(),
-        ]))
-        .unwrap();
+    let batch = batch_of(&[OK.to_string(), hostile_event(kind), OK.to_string()]);
+    let out = chain.process(&batch).unwrap();
     assert_eq!(out.survivors.len(), 2, "{kind}: the good events go on");
     assert!(out.survivors.iter().all(|s| out.json(s) == OK.as_bytes()));
     assert_eq!(out.dead_letters.len(), 1, "{kind}");
@@ -34,7 +29,8 @@ fn contained(kind: &str) -> String {
     assert_eq!(&*dl.plugin, "hostile");
     assert_eq!(&*dl.plugin_version, "0.1.0");
     // The host goes on: the same chain handles the next batch.
-    let next = chain.process(batch_of(&[OK])).unwrap();
+    let batch = batch_of(&[OK]);
+    let next = chain.process(&batch).unwrap();
     assert_eq!(next.survivors.len(), 1);
     dl.reason.clone()
 }
@@ -83,9 +79,8 @@ fn a_huge_output_is_rejected() {
 fn a_broken_contract_fails_the_batch_it_broke() {
     let engine = engine();
     let mut chain = PluginChain::new([load(&engine, "hostile")]);
-    let out = chain
-        .process(batch_of(&[OK.to_string(), hostile_event("wrong_count")]))
-        .unwrap();
+    let batch = batch_of(&[OK.to_string(), hostile_event("wrong_count")]);
+    let out = chain.process(&batch).unwrap();
     assert!(out.survivors.is_empty());
     assert_eq!(out.dead_letters.len(), 2);
     for dl in &out.dead_letters {
@@ -104,7 +99,8 @@ fn one_poison_event_in_1024_costs_one_dead_letter() {
     let mut chain = PluginChain::new([load(&engine, "hostile")]);
     let mut events = vec![OK.to_string(); 1024];
     events[700] = hostile_event("panic");
-    let out = chain.process(batch_of(&events)).unwrap();
+    let batch = batch_of(&events);
+    let out = chain.process(&batch).unwrap();
     assert_eq!(out.survivors.len(), 1023);
     assert_eq!(out.dead_letters.len(), 1);
     assert_eq!(out.dead_letters[0].meta.offset, 800);
@@ -128,7 +124,8 @@ fn a_loop_in_a_batch_is_isolated_with_the_rest_kept() {
     let mut events = vec![OK.to_string(); 64];
     events[5] = hostile_event("loop");
     events[40] = hostile_event("panic");
-    let out = chain.process(batch_of(&events)).unwrap();
+    let batch = batch_of(&events);
+    let out = chain.process(&batch).unwrap();
     assert_eq!(out.survivors.len(), 62);
     let reasons: Vec<&str> = out.dead_letters.iter().map(|d| d.reason.as_str()).collect();
     assert_eq!(reasons.len(), 2);
@@ -142,7 +139,8 @@ fn the_sandbox_has_no_files_no_env_and_a_batch_clock_and_seeded_random() {
     let events = [hostile_event("clock"), hostile_event("clock")];
     let run = || {
         let mut chain = PluginChain::new([load(&engine, "hostile")]);
-        let out = chain.process(batch_of(&events)).unwrap();
+        let batch = batch_of(&events);
+        let out = chain.process(&batch).unwrap();
         assert!(out.dead_letters.is_empty(), "{:?}", out.dead_letters);
         survivors(&out)
             .into_iter()
@@ -170,10 +168,12 @@ fn a_plugin_failing_most_events_stops_the_chain() {
     let broken = vec![hostile_event("garbage"); 20];
     // Two bad batches are dead letters; the third in a row stops the chain.
     for _ in 0..2 {
-        let out = chain.process(batch_of(&broken)).unwrap();
+        let batch = batch_of(&broken);
+        let out = chain.process(&batch).unwrap();
         assert_eq!(out.dead_letters.len(), 20);
     }
-    let err = chain.process(batch_of(&broken)).unwrap_err();
+    let batch = batch_of(&broken);
+    let err = chain.process(&batch).unwrap_err();
     let ChainError::PluginFailing {
         plugin,
         failed,
@@ -189,11 +189,11 @@ fn a_plugin_failing_most_events_stops_the_chain() {
 
     // A healthy batch resets the count; a new version starts afresh.
     let mut chain = PluginChain::new([load(&engine, "hostile")]);
-    chain.process(batch_of(&broken)).unwrap();
-    chain.process(batch_of(&broken)).unwrap();
-    chain.process(batch_of(&vec![OK; 20])).unwrap();
-    chain.process(batch_of(&broken)).unwrap();
-    chain.process(batch_of(&broken)).unwrap();
+    chain.process(&batch_of(&broken)).unwrap();
+    chain.process(&batch_of(&broken)).unwrap();
+    chain.process(&batch_of(&vec![OK; 20])).unwrap();
+    chain.process(&batch_of(&broken)).unwrap();
+    chain.process(&batch_of(&broken)).unwrap();
     chain.replace(0, load(&engine, "hostile"));
-    chain.process(batch_of(&broken)).unwrap();
+    chain.process(&batch_of(&broken)).unwrap();
 }

@@ -51,10 +51,11 @@ enum JsonRef {
     New(u32),
 }
 
-/// Everything one batch produced.
+/// Everything one batch produced. Borrows the input batch: kept events are
+/// its own bytes.
 #[derive(Debug)]
-pub struct ChainOutput {
-    input: EventBatch,
+pub struct ChainOutput<'a> {
+    input: &'a EventBatch,
     current: Option<EventBatch>,
     new_events: NewEvents,
     pub survivors: Vec<Survivor>,
@@ -62,26 +63,21 @@ pub struct ChainOutput {
     pub dropped: usize,
 }
 
-impl ChainOutput {
+impl<'a> ChainOutput<'a> {
     /// The JSON of a surviving event.
     pub fn json(&self, s: &Survivor) -> &[u8] {
         match s.json {
             JsonRef::Current(i) => self
                 .current
                 .as_ref()
-                .unwrap_or(&self.input)
+                .unwrap_or(self.input)
                 .event(i as usize),
             JsonRef::New(j) => self.new_events.event(j as usize),
         }
     }
 
     /// The batch the chain was given, with the original events.
-    pub fn input(&self) -> &EventBatch {
-        &self.input
-    }
-
-    /// Gives the input batch back, to reuse its buffers.
-    pub fn into_input(self) -> EventBatch {
+    pub fn input(&self) -> &'a EventBatch {
         self.input
     }
 }
@@ -131,13 +127,13 @@ impl PluginChain {
     /// Runs every plugin over the batch. Fails only when a plugin looks
     /// broken (see [`ChainError::PluginFailing`]); the caller must then not
     /// commit the batch.
-    pub fn process(&mut self, input: EventBatch) -> Result<ChainOutput, ChainError> {
+    pub fn process<'a>(&mut self, input: &'a EventBatch) -> Result<ChainOutput<'a>, ChainError> {
         let n = input.len();
         let mut current: Option<EventBatch> = None;
         let mut sources: Vec<u32> = (0..n as u32).collect();
         let mut tables: Vec<Option<Arc<str>>> = vec![None; n];
         let mut out = ChainOutput {
-            input: EventBatch::new(),
+            input,
             current: None,
             new_events: NewEvents::default(),
             survivors: Vec::new(),
@@ -147,7 +143,7 @@ impl PluginChain {
         let last = self.stages.len().checked_sub(1);
         let mut finished = false;
         for (k, stage) in self.stages.iter_mut().enumerate() {
-            let cur = current.as_ref().unwrap_or(&input);
+            let cur = current.as_ref().unwrap_or(input);
             if cur.is_empty() {
                 finished = true;
                 break;
@@ -156,7 +152,7 @@ impl PluginChain {
             stage.judge(cur.len(), &result)?;
             let plugin = stage.runner.plugin();
             if Some(k) == last {
-                collect_survivors(plugin, cur, &input, &sources, &tables, result, &mut out);
+                collect_survivors(plugin, cur, input, &sources, &tables, result, &mut out);
                 finished = true;
                 break;
             }
@@ -200,7 +196,7 @@ impl PluginChain {
                     Verdict::Drop => out.dropped += 1,
                     Verdict::Fail(reason) => out
                         .dead_letters
-                        .push(dead_letter(plugin, &input, sources[i], reason)),
+                        .push(dead_letter(plugin, input, sources[i], reason)),
                 }
             }
             current = Some(next);
@@ -209,7 +205,7 @@ impl PluginChain {
         }
         if !finished {
             // No plugins: every event goes on unchanged.
-            let cur = current.as_ref().unwrap_or(&input);
+            let cur = current.as_ref().unwrap_or(input);
             out.survivors = (0..cur.len())
                 .map(|i| Survivor {
                     source: sources[i],
@@ -219,7 +215,6 @@ impl PluginChain {
                 })
                 .collect();
         }
-        out.input = input;
         out.current = current;
         Ok(out)
     }
@@ -272,7 +267,7 @@ fn collect_survivors(
     sources: &[u32],
     tables: &[Option<Arc<str>>],
     result: RunResult,
-    out: &mut ChainOutput,
+    out: &mut ChainOutput<'_>,
 ) {
     out.survivors.reserve(cur.len());
     for (i, v) in result.verdicts.into_iter().enumerate() {

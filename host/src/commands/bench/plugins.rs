@@ -82,9 +82,9 @@ impl PluginsArgs {
                 let batches = make_batches(events, batch_size);
                 let mut chain = PluginChain::new(plugins.iter().cloned());
                 // Warm up: instantiate, touch every page once.
-                run_once(&mut chain, batches.clone())?;
+                run_once(&mut chain, &batches)?;
                 let mut rates: Vec<f64> = (0..self.runs)
-                    .map(|_| run_once(&mut chain, batches.clone()).map(|secs| events as f64 / secs))
+                    .map(|_| run_once(&mut chain, &batches).map(|secs| events as f64 / secs))
                     .collect::<anyhow::Result<_>>()?;
                 rates.sort_by(f64::total_cmp);
                 let median = rates[rates.len() / 2];
@@ -142,7 +142,7 @@ fn make_batches(events: u64, batch_size: usize) -> Vec<EventBatch> {
 }
 
 /// Seconds to push every batch through the chain.
-fn run_once(chain: &mut PluginChain, batches: Vec<EventBatch>) -> anyhow::Result<f64> {
+fn run_once(chain: &mut PluginChain, batches: &[EventBatch]) -> anyhow::Result<f64> {
     let started = Instant::now();
     let mut survivors = 0usize;
     for batch in batches {

@@ -1,0 +1,363 @@
+//! The consumer thread: polls Kafka, batches records per topic, hands each
+//! batch to every pipeline, relays rebalances in order, and commits what the
+//! pipelines made durable.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{SendTimeoutError, Sender, bounded};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use super::delivery::{Delivery, DurableOffsets, PartitionKey, SourceBatch};
+use crate::plugin::{EventBatch, EventMeta};
+
+/// How often durable offsets are committed (for lag monitoring; the lake is
+/// the truth on restart).
+const COMMIT_EVERY: Duration = Duration::from_secs(2);
+/// The longest a consumer error is repeated in the log.
+const ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot create a Kafka consumer for `{brokers}`: {source}")]
+    Create { brokers: String, source: KafkaError },
+    #[error("cannot subscribe to topics {topics:?}: {source}")]
+    Subscribe {
+        topics: Vec<String>,
+        source: KafkaError,
+    },
+    #[error("pipeline {0} stopped; the source cannot feed it")]
+    PipelineGone(usize),
+}
+
+/// The consumer settings sluice relies on: no auto-commit (offsets follow
+/// the lake), a short session timeout so a restarted process rejoins
+/// quickly, and a fetch wait suited to tansu's SQLite storage.
+pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("client.id", format!("sluice-{}", std::process::id()))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "1500")
+        .set("fetch.wait.max.ms", "100")
+        // Bounds what librdkafka prefetches: backpressure must reach Kafka,
+        // not pile up in memory.
+        .set("queued.max.messages.kbytes", "32768");
+    c
+}
+
+struct SourceContext {
+    outboxes: Arc<Vec<Sender<Delivery>>>,
+    durable: DurableOffsets,
+}
+
+impl ClientContext for SourceContext {}
+
+impl ConsumerContext for SourceContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(tpl) = rebalance else {
+            return;
+        };
+        let parts = keys(tpl);
+        if parts.is_empty() {
+            return;
+        }
+        tracing::info!(partitions = ?parts, "Partitions revoked; flushing them.");
+        // Every pipeline flushes the revoked partitions before they move.
+        let (ack_tx, ack_rx) = bounded(self.outboxes.len());
+        for outbox in self.outboxes.iter() {
+            if outbox
+                .send(Delivery::Revoked(parts.clone(), ack_tx.clone()))
+                .is_err()
+            {
+                return;
+            }
+        }
+        for _ in 0..self.outboxes.len() {
+            if ack_rx.recv().is_err() {
+                return;
+            }
+        }
+        commit(
+            consumer,
+            &self.durable,
+            self.outboxes.len(),
+            &parts,
+            CommitMode::Sync,
+        );
+        for p in &parts {
+            self.durable.forget(p);
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let parts = keys(tpl);
+                tracing::info!(partitions = ?parts, "Partitions assigned.");
+                for outbox in self.outboxes.iter() {
+                    let _ = outbox.send(Delivery::Assigned(parts.clone()));
+                }
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "Kafka rebalance failed."),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+}
+
+fn keys(tpl: &TopicPartitionList) -> Vec<PartitionKey> {
+    tpl.elements()
+        .iter()
+        .map(|e| (Arc::from(e.topic()), e.partition()))
+        .collect()
+}
+
+fn commit(
+    consumer: &BaseConsumer<SourceContext>,
+    durable: &DurableOffsets,
+    pipelines: usize,
+    parts: &[PartitionKey],
+    mode: CommitMode,
+) {
+    let mut tpl = TopicPartitionList::new();
+    for key in parts {
+        if let Some(next) = durable.committable(pipelines, key) {
+            let _ = tpl.add_partition_offset(&key.0, key.1, Offset::Offset(next));
+        }
+    }
+    if tpl.count() == 0 {
+        return;
+    }
+    if let Err(e) = consumer.commit(&tpl, mode) {
+        tracing::warn!(error = %e, "Committing offsets failed; will retry.");
+    }
+}
+
+/// One consumer group member feeding a set of pipelines.
+pub struct KafkaSource {
+    consumer: BaseConsumer<SourceContext>,
+    topics: Vec<String>,
+    batch_size: usize,
+    outboxes: Arc<Vec<Sender<Delivery>>>,
+    durable: DurableOffsets,
+    paused: bool,
+    last_error_log: Cell<Option<Instant>>,
+}
+
+impl KafkaSource {
+    pub fn new(
+        config: &ClientConfig,
+        topics: Vec<String>,
+        batch_size: usize,
+        outboxes: Vec<Sender<Delivery>>,
+        durable: DurableOffsets,
+    ) -> Result<KafkaSource, SourceError> {
+        let outboxes = Arc::new(outboxes);
+        let context = SourceContext {
+            outboxes: outboxes.clone(),
+            durable: durable.clone(),
+        };
+        let consumer: BaseConsumer<SourceContext> =
+            config
+                .create_with_context(context)
+                .map_err(|source| SourceError::Create {
+                    brokers: config.get("bootstrap.servers").unwrap_or("?").to_string(),
+                    source,
+                })?;
+        Ok(KafkaSource {
+            consumer,
+            topics,
+            batch_size,
+            outboxes,
+            durable,
+            paused: false,
+            last_error_log: Cell::new(None),
+        })
+    }
+
+    /// Consumes until `stop` is set, then has every pipeline flush, commits
+    /// and leaves the group.
+    pub fn run(mut self, stop: &AtomicBool) -> Result<(), SourceError> {
+        let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+        self.consumer
+            .subscribe(&topics)
+            .map_err(|source| SourceError::Subscribe {
+                topics: self.topics.clone(),
+                source,
+            })?;
+        tracing::info!(topics = ?self.topics, "Consuming.");
+        let mut builders: HashMap<Arc<str>, EventBatch> = HashMap::new();
+        let mut last_commit = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            if let Some(first) = self.consumer.poll(Duration::from_millis(100)) {
+                let mut next = Some(first);
+                let mut count = 0;
+                while let Some(polled) = next.take() {
+                    match polled {
+                        Ok(m) => {
+                            add(&mut builders, &m);
+                            count += 1;
+                        }
+                        Err(e) => self.log_error(&e),
+                    }
+                    if count < self.batch_size {
+                        next = self.consumer.poll(Duration::ZERO);
+                    }
+                }
+            }
+            self.deliver(&mut builders, stop)?;
+            if last_commit.elapsed() >= COMMIT_EVERY {
+                self.commit_all(CommitMode::Async);
+                last_commit = Instant::now();
+            }
+        }
+        self.shutdown(&mut builders)
+    }
+
+    fn log_error(&self, e: &KafkaError) {
+        if self
+            .last_error_log
+            .get()
+            .is_none_or(|t| t.elapsed() >= ERROR_LOG_EVERY)
+        {
+            tracing::warn!(error = %e, "Kafka consumer error; librdkafka keeps retrying.");
+            self.last_error_log.set(Some(Instant::now()));
+        }
+    }
+
+    /// Hands every non-empty batch to every pipeline. While a pipeline's
+    /// channel is full the partitions are paused and the consumer keeps
+    /// polling (serving rebalances, staying in the group).
+    fn deliver(
+        &mut self,
+        builders: &mut HashMap<Arc<str>, EventBatch>,
+        stop: &AtomicBool,
+    ) -> Result<(), SourceError> {
+        let ready: Vec<Arc<SourceBatch>> = builders
+            .iter_mut()
+            .filter(|(_, b)| !b.is_empty())
+            .map(|(topic, b)| {
+                Arc::new(SourceBatch {
+                    topic: topic.clone(),
+                    events: std::mem::take(b),
+                })
+            })
+            .collect();
+        for batch in ready {
+            for (i, outbox) in self.outboxes.clone().iter().enumerate() {
+                let mut delivery = Delivery::Batch(batch.clone());
+                loop {
+                    match outbox.send_timeout(delivery, Duration::from_millis(50)) {
+                        Ok(()) => break,
+                        Err(SendTimeoutError::Disconnected(_)) => {
+                            return Err(SourceError::PipelineGone(i));
+                        }
+                        Err(SendTimeoutError::Timeout(back)) => {
+                            delivery = back;
+                            self.pause();
+                            // Serve rebalances; anything already fetched waits for the next batch.
+                            match self.consumer.poll(Duration::ZERO) {
+                                Some(Ok(m)) => add(builders, &m),
+                                Some(Err(e)) => self.log_error(&e),
+                                None => {}
+                            }
+                            if stop.load(Ordering::Relaxed) {
+                                return Ok(());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.resume();
+        Ok(())
+    }
+
+    fn pause(&mut self) {
+        if self.paused {
+            return;
+        }
+        if let Ok(assignment) = self.consumer.assignment()
+            && self.consumer.pause(&assignment).is_ok()
+        {
+            tracing::debug!("A pipeline is behind; partitions paused.");
+            self.paused = true;
+        }
+    }
+
+    fn resume(&mut self) {
+        if !self.paused {
+            return;
+        }
+        if let Ok(assignment) = self.consumer.assignment() {
+            let _ = self.consumer.resume(&assignment);
+        }
+        self.paused = false;
+    }
+
+    fn commit_all(&self, mode: CommitMode) {
+        let Ok(assignment) = self.consumer.assignment() else {
+            return;
+        };
+        let parts = keys(&assignment);
+        commit(
+            &self.consumer,
+            &self.durable,
+            self.outboxes.len(),
+            &parts,
+            mode,
+        );
+    }
+
+    fn shutdown(mut self, builders: &mut HashMap<Arc<str>, EventBatch>) -> Result<(), SourceError> {
+        let never = AtomicBool::new(false);
+        self.deliver(builders, &never)?;
+        let (ack_tx, ack_rx) = bounded(self.outboxes.len());
+        for outbox in self.outboxes.iter() {
+            let _ = outbox.send(Delivery::Shutdown(ack_tx.clone()));
+        }
+        for _ in 0..self.outboxes.len() {
+            let _ = ack_rx.recv();
+        }
+        self.commit_all(CommitMode::Sync);
+        self.consumer.unsubscribe();
+        tracing::info!("Source stopped; offsets committed.");
+        Ok(())
+    }
+}
+
+fn add(builders: &mut HashMap<Arc<str>, EventBatch>, m: &BorrowedMessage<'_>) {
+    let topic = m.topic();
+    let batch = match builders.get_mut(topic) {
+        Some(b) => b,
+        None => builders.entry(Arc::from(topic)).or_default(),
+    };
+    let meta = EventMeta {
+        partition: m.partition(),
+        offset: m.offset(),
+        timestamp_ms: m.timestamp().to_millis().unwrap_or(0),
+    };
+    let payload = m.payload().unwrap_or_default();
+    match m.headers() {
+        Some(headers) if headers.count() > 0 => {
+            let hs: Vec<(&str, &[u8])> = headers
+                .iter()
+                .map(|h| (h.key, h.value.unwrap_or_default()))
+                .collect();
+            batch.push_with_headers(payload, meta, hs);
+        }
+        _ => batch.push(payload, meta),
+    }
+}
