@@ -1,12 +1,24 @@
 //! sluice: a WebAssembly-plugin stream processor for game telemetry.
 //!
-//! Each folder is one part of the pipeline:
+//! Each folder is one part of the pipeline, in the order events flow:
+//! - [`broker`]: the embedded Kafka-compatible broker (tansu);
+//! - [`source`]: the Kafka consumer feeding pipelines;
+//! - [`pipeline`]: batches through plugin chains into tables, exactly once;
 //! - [`plugin`]: the sandboxed plugin runtime and plugin chains;
 //! - [`schema`]: Hive-style table schemas;
+//! - [`table`]: JSON events into Arrow rows of a table;
+//! - [`lake`]: Parquet files on local disk or HDFS;
+//! - [`http`]: the HTTP port (`/metrics`);
+//! - [`config`]: the configuration file and its defaults;
 //! - [`commands`]: the `sluice` command line.
 
+pub mod broker;
 pub mod commands;
 pub mod config;
+pub mod http;
+pub mod lake;
+pub mod pipeline;
 pub mod plugin;
 pub mod schema;
 pub mod source;
+pub mod table;

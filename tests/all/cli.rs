@@ -126,6 +126,12 @@ fn broken_plugin_files_get_a_one_line_error() {
     check_fails(&command, "is not a sluice plugin");
 
     check_fails(&dir.path().join("missing.wasm"), "cannot read plugin");
+
+    let bad_schema = wasm("bad_schema");
+    check_fails(
+        &bad_schema,
+        "describes table `broken` with a schema that does not parse: unknown type `strin` for `host`",
+    );
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! plugins are built by `build.rs`; the CLI tests run the real `sluice` binary.
 
 mod cli;
+mod lake;
+mod pipeline;
 mod plugins;
 mod sandbox;
 mod support;

@@ -197,3 +197,17 @@ fn a_plugin_failing_most_events_stops_the_chain() {
     chain.replace(0, load(&engine, "hostile"));
     chain.process(&batch_of(&broken)).unwrap();
 }
+
+#[test]
+fn sleeping_takes_no_time_and_a_frozen_clock_cannot_be_waited_out() {
+    // `std::thread::sleep(1 hour)` returns at once: time is the batch's.
+    let engine = engine();
+    let mut chain = PluginChain::new([load(&engine, "hostile")]);
+    let batch = batch_of(&[hostile_event("sleep")]);
+    let out = chain.process(&batch).unwrap();
+    assert_eq!(out.survivors.len(), 1);
+    assert!(out.dead_letters.is_empty());
+    // Busy-waiting for the clock to move never ends: the deadline stops it.
+    let reason = contained("spin_clock");
+    assert!(reason.starts_with("timed out"), "{reason}");
+}

@@ -97,3 +97,87 @@ pub fn sluice(args: &[&str], dir: &Path) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A `sluice` child process, killed (-9) when dropped.
+pub struct Sluice {
+    pub child: std::process::Child,
+}
+
+impl Sluice {
+    pub fn start(name: &'static str, args: &[&str], dir: &Path) -> Sluice {
+        let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+        let child = Command::new(sluice_bin())
+            .args(args)
+            .current_dir(dir)
+            .env(
+                "SLUICE_LOG",
+                format!("info,{}", sluice::broker::TANSU_LOG_DIRECTIVES),
+            )
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting sluice");
+        Sluice { child }
+    }
+
+    /// kill -9, as a crash.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Sluice {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A port free right now on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something accepts connections on `port`.
+pub fn wait_for_port(port: u16, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not listen on {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Waits until `file` (a process's log) contains `text`.
+pub fn wait_for_log(file: &Path, text: &str) {
+    eventually(120, &format!("`{text}` in {}", file.display()), || {
+        std::fs::read_to_string(file).is_ok_and(|log| log.contains(text))
+    });
+}
+
+/// Polls `check` until it returns true, for at most `secs` seconds.
+pub fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

@@ -17,6 +17,12 @@ pub const DEFAULT_TOPIC: &str = "events";
 /// Four partitions, so a consumer group can split the topic like Kafka would.
 pub const DEFAULT_TOPIC_PARTITIONS: i32 = 4;
 
+/// `tracing` directives to add to the process's default filter: tansu's
+/// Kafka decoder logs three INFO lines for every record produced, which at
+/// tens of thousands of records a second drowns the log and costs CPU.
+pub const TANSU_LOG_DIRECTIVES: &str =
+    "tansu_sans_io=warn,tansu_service=warn,tansu_storage=warn,tansu_broker=warn";
+
 /// The SQLite file's name inside the data directory.
 const DB_FILE: &str = "broker.db";
 

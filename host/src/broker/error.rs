@@ -16,7 +16,21 @@ pub enum BrokerError {
     },
 
     #[error(
-        "cannot keep broker data in {}: {reason}; pass a data directory whose path is plain ASCII without spaces or `%`",
+        "broker data directory {} is in use by another sluice broker (it holds {}); stop that broker or pass another data directory",
+        path.display(),
+        lock.display()
+    )]
+    DataDirInUse { path: PathBuf, lock: PathBuf },
+
+    #[error("cannot lock the broker data directory with {}: {source}", lock.display())]
+    LockDataDir {
+        lock: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(
+        "cannot keep broker data in {}: {reason}; pass a data directory whose path is ASCII without spaces, `?` or `#`",
         path.display()
     )]
     UnsupportedDataDir { path: PathBuf, reason: String },
@@ -35,6 +49,22 @@ pub enum BrokerError {
 
     #[error("invalid advertised listener `{advertised}`: {reason}; expected host:port")]
     InvalidAdvertised { advertised: String, reason: String },
+
+    #[error("cannot open the broker's SQLite database {}: {source}", path.display())]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: libsql::Error,
+    },
+
+    #[error(
+        "the broker's SQLite database {} stayed locked for {waited:?}; is another program (a sqlite3 shell?) writing to it?",
+        path.display()
+    )]
+    DatabaseLocked {
+        path: PathBuf,
+        waited: std::time::Duration,
+    },
 
     #[error("cannot open the broker's SQLite storage {}: {source}", path.display())]
     OpenStorage {

@@ -23,6 +23,9 @@ mod storage;
 #[cfg(test)]
 mod tests;
 
-pub use config::{BrokerConfig, DEFAULT_LISTEN, DEFAULT_TOPIC, DEFAULT_TOPIC_PARTITIONS, TopicSpec};
+pub use config::{
+    BrokerConfig, DEFAULT_LISTEN, DEFAULT_TOPIC, DEFAULT_TOPIC_PARTITIONS, TANSU_LOG_DIRECTIVES,
+    TopicSpec,
+};
 pub use error::BrokerError;
 pub use server::{RunningBroker, run, start};

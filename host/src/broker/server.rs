@@ -7,6 +7,7 @@
 //! has no way to stop it from outside. This loop does what its `listen` does
 //! with a listener and a shutdown token owned here.
 
+use std::fs::{File, TryLockError};
 use std::future::Future;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
@@ -35,6 +36,12 @@ const NODE_ID: i32 = tansu_broker::NODE_ID;
 /// How long to wait before accepting again after `accept` fails, so running
 /// out of file descriptors does not spin a core.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The lock file that keeps a second broker off the same data directory.
+const LOCK_FILE: &str = "broker.lock";
+
+/// How long `start` waits for another broker to release the data directory.
+const LOCK_PATIENCE: Duration = Duration::from_secs(2);
 
 /// How long a stop waits for the storage task to finish the requests it has.
 const STORAGE_DRAIN: Duration = Duration::from_secs(5);
@@ -99,15 +106,18 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, BrokerError> {
         topic.validate()?;
     }
     let data_dir = prepare_data_dir(&config.data_dir)?;
+    let data_dir_lock = lock_data_dir(&data_dir).await?;
     let db_path = BrokerConfig::db_path_in(&data_dir);
 
     // Bind before opening the storage: a second broker on the same port is
     // refused before it touches a database another broker may be using.
     let listener = bind(config.listen).await?;
-    let local_addr = listener.local_addr().map_err(|source| BrokerError::Listen {
-        addr: config.listen,
-        source,
-    })?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|source| BrokerError::Listen {
+            addr: config.listen,
+            source,
+        })?;
     let advertised = advertised_url(config.advertised.as_deref(), local_addr)?;
 
     let storage_stop = CancellationToken::new();
@@ -121,7 +131,7 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, BrokerError> {
     .await?;
     for topic in &config.topics {
         if storage::ensure_topic(&storage, topic, &db_path).await? == TopicState::Existing {
-            info!(topic = %topic.name, partitions = topic.partitions, "Topic found.");
+            debug!(topic = %topic.name, partitions = topic.partitions, "Topic exists.");
         }
     }
     let groups = Controller::with_storage(storage.clone())
@@ -145,6 +155,8 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, BrokerError> {
         maintenance_interval: config.maintenance_interval,
         stop: stop.clone(),
         storage_stop,
+        db_path: db_path.clone(),
+        data_dir_lock,
     };
     let task = tokio::spawn(
         accept_loop
@@ -169,6 +181,65 @@ fn prepare_data_dir(data_dir: &Path) -> Result<PathBuf, BrokerError> {
     };
     std::fs::create_dir_all(data_dir).map_err(create_error)?;
     data_dir.canonicalize().map_err(create_error)
+}
+
+/// Waits until SQLite has deleted the database's `-wal` file, which it does
+/// when the last connection closes, after checkpointing. tansu's storage task
+/// ends asynchronously once its last handle is dropped, and this is the sign
+/// visible from here that it has let go of the file: a restart in this
+/// process then finds the database unlocked (and tansu logs no errors).
+async fn wait_for_sqlite_close(db_path: &Path) {
+    let mut wal = db_path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = PathBuf::from(wal);
+    let started = Instant::now();
+    while wal.exists() {
+        if started.elapsed() > STORAGE_DRAIN {
+            warn!(
+                wal = %wal.display(),
+                "Broker database still open after stopping; is another program reading it?"
+            );
+            return;
+        }
+        time::sleep(Duration::from_millis(10)).await;
+    }
+    debug!(waited = ?started.elapsed(), "Broker database closed.");
+}
+
+/// Takes the data directory's lock file, so two brokers (in two processes,
+/// or one process) never share one SQLite database. The OS drops the lock
+/// when the process dies, even by `kill -9`. A broker of this process that
+/// was dropped rather than shut down releases it a moment later, hence a
+/// short wait.
+async fn lock_data_dir(data_dir: &Path) -> Result<File, BrokerError> {
+    let lock = data_dir.join(LOCK_FILE);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(|source| BrokerError::LockDataDir {
+            lock: lock.clone(),
+            source,
+        })?;
+    let started = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(TryLockError::WouldBlock) if started.elapsed() < LOCK_PATIENCE => {
+                time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(BrokerError::DataDirInUse {
+                    path: data_dir.to_owned(),
+                    lock,
+                });
+            }
+            Err(TryLockError::Error(source)) => {
+                return Err(BrokerError::LockDataDir { lock, source });
+            }
+        }
+    }
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, BrokerError> {
@@ -209,7 +280,8 @@ fn advertised_url(advertised: Option<&str>, bound: SocketAddr) -> Result<Url, Br
         advertised: host_port.clone(),
         reason,
     };
-    let url = Url::parse(&format!("tcp://{host_port}")).map_err(|error| invalid(error.to_string()))?;
+    let url =
+        Url::parse(&format!("tcp://{host_port}")).map_err(|error| invalid(error.to_string()))?;
     if url.host_str().is_none_or(str::is_empty) || url.port().is_none() || url.path() != "" {
         return Err(invalid("it needs exactly a host and a port".to_owned()));
     }
@@ -225,6 +297,9 @@ struct AcceptLoop {
     maintenance_interval: Duration,
     stop: CancellationToken,
     storage_stop: CancellationToken,
+    db_path: PathBuf,
+    /// Released when this loop ends, after the storage has been told to stop.
+    data_dir_lock: File,
 }
 
 impl AcceptLoop {
@@ -269,6 +344,10 @@ impl AcceptLoop {
             Err(_) => warn!(timeout = ?STORAGE_DRAIN, "Broker storage still busy while stopping."),
         }
         self.storage_stop.cancel();
+        drop(self.storage);
+        drop(self.groups);
+        wait_for_sqlite_close(&self.db_path).await;
+        drop(self.data_dir_lock);
         info!("Broker stopped.");
     }
 

@@ -7,6 +7,7 @@
 //! task in tansu, one at a time.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use tansu_sans_io::{ErrorCode, create_topics_request::CreatableTopic};
 use tansu_storage::{BrokerRegistrationRequest, Storage, StorageContainer, TopicId};
@@ -17,6 +18,9 @@ use uuid::Uuid;
 
 use super::config::TopicSpec;
 use super::error::BrokerError;
+
+/// How long [`open`] waits for another connection to let go of the database.
+const BUSY_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Opens (creating if needed) the SQLite database at `db_path` and registers
 /// this broker in it. `cancellation` stops tansu's storage task once the
@@ -29,6 +33,7 @@ pub(super) async fn open(
     cancellation: CancellationToken,
 ) -> Result<StorageContainer, BrokerError> {
     let url = sqlite_url(db_path)?;
+    wait_until_unlocked(db_path).await?;
     debug!(storage = %url, "Opening broker storage.");
     let storage = StorageContainer::builder()
         .cluster_id(cluster_id)
@@ -57,6 +62,47 @@ pub(super) async fn open(
         })?;
     Ok(storage)
 }
+
+/// Waits until no other connection holds a lock on the database.
+///
+/// tansu opens its connections without a busy timeout, logs an ERROR for
+/// each of its 20 schema statements that meets a lock, and then fails. A
+/// broker stopped in this process a moment earlier can still be closing its
+/// connection (which checkpoints the WAL under an exclusive lock), so a
+/// restart would meet one. A write transaction taken and rolled back here,
+/// with SQLite's own busy timeout, proves the database free.
+async fn wait_until_unlocked(db_path: &Path) -> Result<(), BrokerError> {
+    let sqlite_error = |source| BrokerError::Sqlite {
+        path: db_path.to_owned(),
+        source,
+    };
+    let db = libsql::Builder::new_local(db_path)
+        .build()
+        .await
+        .map_err(sqlite_error)?;
+    let connection = db.connect().map_err(sqlite_error)?;
+    connection
+        .busy_timeout(BUSY_PATIENCE)
+        .map_err(sqlite_error)?;
+    match connection.execute("BEGIN IMMEDIATE", ()).await {
+        Ok(_) => {}
+        Err(libsql::Error::SqliteFailure(SQLITE_BUSY, _)) => {
+            return Err(BrokerError::DatabaseLocked {
+                path: db_path.to_owned(),
+                waited: BUSY_PATIENCE,
+            });
+        }
+        Err(source) => return Err(sqlite_error(source)),
+    }
+    connection
+        .execute("ROLLBACK", ())
+        .await
+        .map_err(sqlite_error)?;
+    Ok(())
+}
+
+/// SQLite's result code for a database locked by another connection.
+const SQLITE_BUSY: std::ffi::c_int = 5;
 
 /// The `sqlite:` URL under which tansu opens exactly `db_path`.
 ///
@@ -108,47 +154,67 @@ pub(super) enum TopicState {
 /// Creates the topic if it is missing. An existing topic must have the
 /// configured partition count: tansu cannot change it, and silently running
 /// with another count would surprise the consumers that split partitions.
+///
+/// Existence is checked first because tansu logs an ERROR for every create
+/// of a topic that exists, which would be each restart.
 pub(super) async fn ensure_topic(
     storage: &StorageContainer,
     spec: &TopicSpec,
     db_path: &Path,
 ) -> Result<TopicState, BrokerError> {
     spec.validate()?;
-    let topic = CreatableTopic::default()
-        .name(spec.name.clone())
-        .num_partitions(spec.partitions)
-        .replication_factor(1);
-    match storage.create_topic(topic, false).await {
-        Ok(id) => {
-            info!(topic = %spec.name, partitions = spec.partitions, %id, "Topic created.");
-            Ok(TopicState::Created)
-        }
-        Err(tansu_storage::Error::Api(ErrorCode::TopicAlreadyExists)) => {
-            let existing = partition_count(storage, &spec.name).await?;
-            if existing != spec.partitions {
-                return Err(BrokerError::PartitionsMismatch {
-                    topic: spec.name.clone(),
-                    existing,
-                    configured: spec.partitions,
-                    path: db_path.to_owned(),
-                });
+    let state = match partition_count(storage, &spec.name).await? {
+        Some(existing) => (existing, TopicState::Existing),
+        None => {
+            let topic = CreatableTopic::default()
+                .name(spec.name.clone())
+                .num_partitions(spec.partitions)
+                .replication_factor(1);
+            match storage.create_topic(topic, false).await {
+                Ok(id) => {
+                    info!(topic = %spec.name, partitions = spec.partitions, %id, "Topic created.");
+                    (spec.partitions, TopicState::Created)
+                }
+                // Created by a client between the check and here.
+                Err(tansu_storage::Error::Api(ErrorCode::TopicAlreadyExists)) => {
+                    let existing =
+                        partition_count(storage, &spec.name).await?.ok_or_else(|| {
+                            BrokerError::DescribeTopic {
+                                topic: spec.name.clone(),
+                                reason: "it exists and then does not".to_owned(),
+                            }
+                        })?;
+                    (existing, TopicState::Existing)
+                }
+                Err(source) => {
+                    return Err(BrokerError::CreateTopic {
+                        topic: spec.name.clone(),
+                        partitions: spec.partitions,
+                        source,
+                    });
+                }
             }
-            debug!(topic = %spec.name, partitions = existing, "Topic exists.");
-            Ok(TopicState::Existing)
         }
-        Err(source) => Err(BrokerError::CreateTopic {
-            topic: spec.name.clone(),
-            partitions: spec.partitions,
-            source,
-        }),
+    };
+    match state {
+        (existing, TopicState::Existing) if existing != spec.partitions => {
+            Err(BrokerError::PartitionsMismatch {
+                topic: spec.name.clone(),
+                existing,
+                configured: spec.partitions,
+                path: db_path.to_owned(),
+            })
+        }
+        (_, state) => Ok(state),
     }
 }
 
-/// The topic's partition count as the broker reports it to clients.
+/// The topic's partition count as the broker reports it to clients, or
+/// `None` if there is no such topic.
 pub(super) async fn partition_count(
     storage: &StorageContainer,
     topic: &str,
-) -> Result<i32, BrokerError> {
+) -> Result<Option<i32>, BrokerError> {
     let describe_error = |reason: String| BrokerError::DescribeTopic {
         topic: topic.to_owned(),
         reason,
@@ -162,12 +228,13 @@ pub(super) async fn partition_count(
         .iter()
         .find(|t| t.name.as_deref() == Some(topic))
         .ok_or_else(|| describe_error("not in the metadata response".to_owned()))?;
-    if found.error_code != i16::from(ErrorCode::None) {
-        return Err(describe_error(format!(
-            "error code {}",
-            found.error_code
-        )));
+    match ErrorCode::try_from(found.error_code) {
+        Ok(ErrorCode::None) => {}
+        Ok(ErrorCode::UnknownTopicOrPartition) => return Ok(None),
+        _ => return Err(describe_error(format!("error code {}", found.error_code))),
     }
     let partitions = found.partitions.as_ref().map_or(0, Vec::len);
-    i32::try_from(partitions).map_err(|_| describe_error(format!("{partitions} partitions")))
+    i32::try_from(partitions)
+        .map(Some)
+        .map_err(|_| describe_error(format!("{partitions} partitions")))
 }

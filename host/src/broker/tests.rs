@@ -23,7 +23,10 @@ async fn partitions_on_disk(db_path: &Path, topic: &str) -> i32 {
     let storage = storage::open(db_path, "sluice", 111, &advertised, stop.clone())
         .await
         .expect("reopen the broker database");
-    let count = partition_count(&storage, topic).await.expect("topic metadata");
+    let count = partition_count(&storage, topic)
+        .await
+        .expect("topic metadata")
+        .expect("topic exists");
     stop.cancel();
     count
 }
@@ -56,7 +59,12 @@ fn sqlite_url_opens_exactly_the_database_path() {
     assert_eq!(url.scheme(), "sqlite");
     assert_eq!(url.path(), "//var/lib/sluice/data/broker.db");
 
-    for refused in ["/tmp/with space/broker.db", "/tmp/100%/broker.db", "relative/broker.db"] {
+    for refused in [
+        "/tmp/with space/broker.db",
+        "/tmp/donn\u{e9}es/broker.db",
+        "/tmp/what?/broker.db",
+        "relative/broker.db",
+    ] {
         let error = storage::sqlite_url(Path::new(refused)).expect_err("path accepted");
         assert!(
             matches!(error, BrokerError::UnsupportedDataDir { .. }),
@@ -89,7 +97,9 @@ async fn topics_are_created_once_and_kept_across_restarts() {
     assert!(db_path.ends_with("broker.db") && db_path.exists());
     broker.shutdown().await.expect("first shutdown");
 
-    let broker = start(config_in(dir.path())).await.expect("restart on the same data");
+    let broker = start(config_in(dir.path()))
+        .await
+        .expect("restart on the same data");
     broker.shutdown().await.expect("second shutdown");
 
     assert_eq!(partitions_on_disk(&db_path, "events").await, 4);
@@ -135,4 +145,23 @@ async fn run_stops_when_its_shutdown_future_completes() {
         .expect("run returned")
         .expect("run task")
         .expect("run result");
+}
+
+#[tokio::test]
+async fn a_data_dir_in_use_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = start(config_in(dir.path())).await.expect("first broker");
+
+    let error = start(config_in(dir.path()))
+        .await
+        .expect_err("second broker on the same data");
+
+    assert!(matches!(error, BrokerError::DataDirInUse { .. }), "{error}");
+    first.shutdown().await.expect("shutdown");
+    start(config_in(dir.path()))
+        .await
+        .expect("data free again after shutdown")
+        .shutdown()
+        .await
+        .expect("shutdown");
 }

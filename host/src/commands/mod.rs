@@ -1,8 +1,12 @@
 //! The `sluice` command line: a clap-derive enum of subcommands, one file
 //! (or folder) per command. `main.rs` only calls [`main`].
 
+mod args;
 mod bench;
+mod broker;
+mod pipeline;
 mod plugin;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -19,6 +23,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run everything in one process: embedded broker, pipelines, lake, HTTP.
+    Serve(serve::ServeCommand),
+    /// Run the embedded Kafka-compatible broker alone.
+    Broker(broker::BrokerCommand),
+    /// Consume Kafka and run the configured pipelines into the lake.
+    Pipeline(pipeline::PipelineCommand),
     /// Write, build and check event plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -27,17 +37,30 @@ enum Command {
     Bench(bench::BenchCommand),
 }
 
+/// The runtime for network and lake I/O. Plugins and decoding run on
+/// pipeline threads of their own.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("sluice-io")
+        .build()?)
+}
+
 /// Parses the command line, runs the command and prints any error with its
 /// causes on one line.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
+            EnvFilter::new(format!("info,{}", crate::broker::TANSU_LOG_DIRECTIVES))
+        }))
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
+        Command::Serve(cmd) => cmd.run(),
+        Command::Broker(cmd) => cmd.run(),
+        Command::Pipeline(cmd) => cmd.run(),
         Command::Plugin(cmd) => cmd.run(),
         Command::Bench(cmd) => cmd.run(),
     };
@@ -47,5 +70,15 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
     }
 }

@@ -21,13 +21,13 @@ pub enum LoadError {
     #[error("plugin `{origin}` failed in describe(): {reason}")]
     Describe { origin: String, reason: String },
     #[error(
-        "plugin `{origin}` ({name}) describes table `{table}` with a schema that does not parse: {source}"
+        "plugin `{origin}` ({name}) describes table `{table}` with a schema that does not parse: {problem}"
     )]
     Schema {
         origin: String,
         name: String,
         table: String,
-        source: Box<SchemaError>,
+        problem: Box<SchemaError>,
     },
     #[error("plugin `{origin}` describes itself wrongly: {reason}")]
     Invalid { origin: String, reason: String },

@@ -154,11 +154,11 @@ impl Plugin {
                     reason: format!("table `{}` is described twice", t.name),
                 });
             }
-            let schema = Schema::parse(&t.schema).map_err(|source| LoadError::Schema {
+            let schema = Schema::parse(&t.schema).map_err(|problem| LoadError::Schema {
                 origin: origin_s.clone(),
                 name: name.to_string(),
                 table: t.name.clone(),
-                source: Box::new(source),
+                problem: Box::new(problem),
             })?;
             tables.push(PluginTable {
                 name: Arc::from(t.name.as_str()),
@@ -223,7 +223,8 @@ impl Plugin {
     }
 }
 
-fn content_hash(bytes: &[u8]) -> String {
+/// A short, stable fingerprint of a plugin file, to tell builds apart.
+pub fn content_hash(bytes: &[u8]) -> String {
     // FNV-1a: a stable fingerprint to tell builds apart, not a security hash.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {

@@ -28,5 +28,5 @@ pub use batch::{EventBatch, EventMeta};
 pub use chain::{ChainOutput, DEAD_LETTER_RAW_BYTES, DeadLetter, PluginChain, Survivor};
 pub use engine::{PluginEngine, SandboxLimits};
 pub use error::{ChainError, LoadError};
-pub use loaded::{Plugin, PluginTable};
+pub use loaded::{Plugin, PluginTable, content_hash};
 pub use runner::{NewEvents, PluginRunner, PluginStats, RunResult, Verdict, check_json_object};

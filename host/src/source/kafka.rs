@@ -51,6 +51,9 @@ pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
         .set("enable.partition.eof", "false")
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "1500")
+        // The loop polls continuously, even while paused; a shorter limit
+        // makes a rebalance after a crash finish sooner.
+        .set("max.poll.interval.ms", "30000")
         .set("fetch.wait.max.ms", "100")
         // Bounds what librdkafka prefetches: backpressure must reach Kafka,
         // not pile up in memory.

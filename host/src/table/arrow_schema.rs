@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Fields, Schema as ArrowSchema, SchemaRef, TimeUnit};
+use arrow::datatypes::{
+    DataType, Field, FieldRef, Fields, Schema as ArrowSchema, SchemaRef, TimeUnit,
+};
 
 use crate::schema::{Column, HiveType, RESERVED_COLUMNS, Schema};
 
@@ -20,10 +22,14 @@ pub const TIMESTAMP: &str = RESERVED_COLUMNS[1];
 /// the reference Spark jobs wrote), then the declared columns. Every column
 /// is nullable, as Hive columns are.
 pub fn table_schema(schema: &Schema) -> SchemaRef {
-    let mut fields = Vec::with_capacity(schema.columns.len() + 2);
-    fields.push(Field::new(RAW_EVENT, DataType::Utf8, true));
-    fields.push(Field::new(TIMESTAMP, kafka_timestamp_type(), true));
-    fields.extend(declared_fields(&schema.columns));
+    let mut fields: Vec<FieldRef> = Vec::with_capacity(schema.columns.len() + 2);
+    fields.push(Arc::new(Field::new(RAW_EVENT, DataType::Utf8, true)));
+    fields.push(Arc::new(Field::new(
+        TIMESTAMP,
+        kafka_timestamp_type(),
+        true,
+    )));
+    fields.extend(declared_fields(&schema.columns).iter().cloned());
     Arc::new(ArrowSchema::new(fields))
 }
 
@@ -61,10 +67,9 @@ fn arrow_type(ty: &HiveType) -> DataType {
         HiveType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
         // Arrow's usual element name `item`: DataFusion builds lists with it,
         // and every Parquet reader accepts any name for the one list child.
-        HiveType::Array(item) => DataType::List(Arc::new(Field::new_list_field(
-            arrow_type(item),
-            true,
-        ))),
+        HiveType::Array(item) => {
+            DataType::List(Arc::new(Field::new_list_field(arrow_type(item), true)))
+        }
         // Parquet's own names for a map's entries: `key_value { key, value }`.
         HiveType::Map(key, value) => DataType::Map(
             Arc::new(Field::new(

@@ -122,11 +122,13 @@ pub fn dead_letter_batch(letters: &[DeadLetter]) -> Result<RecordBatch, ArrowErr
         Arc::new(letters.iter().map(|l| l.partition).collect::<Int32Array>()),
         Arc::new(letters.iter().map(|l| l.offset).collect::<Int64Array>()),
         Arc::new(
-            letters
-                .iter()
-                .map(|l| l.timestamp_ms.saturating_mul(1000))
-                .collect::<TimestampMicrosecondArray>()
-                .with_timezone("UTC"),
+            TimestampMicrosecondArray::from(
+                letters
+                    .iter()
+                    .map(|l| l.timestamp_ms.saturating_mul(1000))
+                    .collect::<Vec<i64>>(),
+            )
+            .with_timezone("UTC"),
         ),
     ];
     RecordBatch::try_new(dead_letter_schema(), columns)

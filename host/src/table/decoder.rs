@@ -131,10 +131,11 @@ struct Admitted<'a> {
 impl TableDecoder {
     pub fn new(table: &str, schema: &Schema, limits: DecodeLimits) -> Result<Self, TableError> {
         let declared = Arc::new(ArrowSchema::new(declared_fields(&schema.columns)));
-        let json = json_decoder(&declared, JSON_BATCH_ROWS).map_err(|source| TableError::Decoder {
-            table: table.to_string(),
-            source,
-        })?;
+        let json =
+            json_decoder(&declared, JSON_BATCH_ROWS).map_err(|source| TableError::Decoder {
+                table: table.to_string(),
+                source,
+            })?;
         Ok(TableDecoder {
             table: table.to_string(),
             schema: table_schema(schema),
@@ -185,15 +186,7 @@ impl TableDecoder {
 
     /// Size, UTF-8 and projection checks; appends the projection to `buf`.
     fn admit<'a>(&mut self, json: &'a [u8]) -> Result<&'a str, RejectReason> {
-        if json.len() > self.limits.max_event_bytes {
-            return Err(RejectReason::TooLarge {
-                bytes: json.len(),
-                limit: self.limits.max_event_bytes,
-            });
-        }
-        let text = std::str::from_utf8(json).map_err(|e| RejectReason::InvalidUtf8 {
-            position: e.valid_up_to(),
-        })?;
+        let text = check_size_and_utf8(json, &self.limits)?;
         self.projection.project(json, &mut self.buf)?;
         Ok(text)
     }
@@ -215,9 +208,10 @@ impl TableDecoder {
         let mut keep = vec![true; admitted.len()];
         for (position, message) in misfits {
             keep[position] = false;
+            let column = self.blame(&self.buf[admitted[position].span.clone()]);
             rejected.push(Rejection {
                 index: admitted[position].index,
-                reason: RejectReason::Unparsable { message },
+                reason: RejectReason::Unparsable { column, message },
             });
         }
         let mut flags = keep.iter();
@@ -265,6 +259,21 @@ impl TableDecoder {
         }
     }
 
+    /// Which column of one projected event arrow-json refuses: each is
+    /// tried alone. Only for events already known to fail.
+    fn blame(&self, row: &[u8]) -> String {
+        for field in self.declared.fields() {
+            let alone = Arc::new(ArrowSchema::new(vec![field.clone()]));
+            let refused = json_decoder(&alone, 1)
+                .and_then(|mut decoder| decode_all(&mut decoder, row, &alone))
+                .is_err();
+            if refused {
+                return field.name().clone();
+            }
+        }
+        "?".to_string()
+    }
+
     fn fresh_decoder(&self, rows: usize) -> Result<Decoder, TableError> {
         json_decoder(&self.declared, rows).map_err(|source| TableError::Decoder {
             table: self.table.clone(),
@@ -310,6 +319,28 @@ impl TableDecoder {
             rejected,
         })
     }
+}
+
+/// Checks that an event could be a row of some table: within the size
+/// limit, UTF-8, one JSON object, nested no deeper than the limit. The same
+/// rules and reasons as [`TableDecoder::decode`], for checking events before
+/// they reach plugins, without building anything.
+pub fn check_event(json: &[u8], limits: &DecodeLimits) -> Result<(), RejectReason> {
+    check_size_and_utf8(json, limits)?;
+    let mut scratch = Vec::new();
+    Projection::new(&[], limits.max_depth).project(json, &mut scratch)
+}
+
+fn check_size_and_utf8<'a>(json: &'a [u8], limits: &DecodeLimits) -> Result<&'a str, RejectReason> {
+    if json.len() > limits.max_event_bytes {
+        return Err(RejectReason::TooLarge {
+            bytes: json.len(),
+            limit: limits.max_event_bytes,
+        });
+    }
+    std::str::from_utf8(json).map_err(|e| RejectReason::InvalidUtf8 {
+        position: e.valid_up_to(),
+    })
 }
 
 fn json_decoder(declared: &SchemaRef, rows: usize) -> Result<Decoder, ArrowError> {

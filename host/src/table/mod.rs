@@ -18,7 +18,7 @@ pub use arrow_schema::{RAW_EVENT, TIMESTAMP, kafka_timestamp_type, table_schema}
 pub use dead_letter::{
     DEAD_LETTER_RAW_EVENT_BYTES, DeadLetter, dead_letter_batch, dead_letter_schema,
 };
-pub use decoder::{DecodeLimits, Decoded, Event, Rejection, TableDecoder, TableError};
+pub use decoder::{DecodeLimits, Decoded, Event, Rejection, TableDecoder, TableError, check_event};
 pub use project::RejectReason;
 
 #[cfg(test)]

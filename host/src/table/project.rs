@@ -56,19 +56,19 @@ pub enum RejectReason {
     )]
     DuplicateKey { column: String, key: String },
     /// A value that passed the checks here but not arrow-json's parsing
-    /// (a malformed date, a decimal over its precision): arrow-json's message
-    /// names the field and the value.
-    #[error("a value does not fit its column: {message}")]
-    Unparsable { message: String },
+    /// (a malformed date, a decimal over its precision); arrow-json's message
+    /// quotes the value.
+    #[error("column `{column}` cannot hold the event's value: {message}")]
+    Unparsable { column: String, message: String },
 }
 
 impl RejectReason {
     /// Puts the column path of a nested misfit under its parent, so the
     /// reason reads `user_info.inventory[1]`.
-    fn under(mut self, parent: &str) -> Self {
+    fn under(mut self: Box<Self>, parent: &str) -> Box<Self> {
         if let RejectReason::Mismatch { column, .. }
         | RejectReason::OutOfRange { column, .. }
-        | RejectReason::DuplicateKey { column, .. } = &mut self
+        | RejectReason::DuplicateKey { column, .. } = &mut *self
         {
             *column = if column.is_empty() || column.starts_with('[') {
                 format!("{parent}{column}")
@@ -96,12 +96,23 @@ pub(super) struct Projection {
 #[derive(Debug)]
 struct StructShape {
     fields: Vec<FieldShape>,
-    longest_name: usize,
+    /// Field names by length: a key is compared with the few fields of its
+    /// length only, by their first eight bytes first.
+    by_len: Vec<Vec<NameEntry>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct NameEntry {
+    /// The name's first eight bytes, as [`head`] packs them.
+    head: u64,
+    index: usize,
 }
 
 #[derive(Debug)]
 struct FieldShape {
     name: String,
+    /// `"name":`, as written to the projection.
+    key: Box<[u8]>,
     shape: Shape,
 }
 
@@ -135,10 +146,6 @@ impl Projection {
         }
     }
 
-    pub(super) fn max_depth(&self) -> usize {
-        self.max_depth
-    }
-
     /// Appends the projection of `json` to `out`, or leaves `out` as it was
     /// and says why the event does not fit.
     pub(super) fn project(&self, json: &[u8], out: &mut Vec<u8>) -> Result<(), RejectReason> {
@@ -147,13 +154,12 @@ impl Projection {
             src: json,
             pos: 0,
             max_depth: self.max_depth,
-            key: Vec::new(),
         };
         let result = cursor.root(&self.root, out);
         if result.is_err() {
             out.truncate(start);
         }
-        result
+        result.map_err(|reason| *reason)
     }
 }
 
@@ -163,20 +169,39 @@ impl StructShape {
             .iter()
             .map(|c| FieldShape {
                 name: c.name.clone(),
+                key: format!("\"{}\":", c.name).into_bytes().into(),
                 shape: Shape::new(&c.ty),
             })
             .collect();
-        let longest_name = fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
-        StructShape {
-            fields,
-            longest_name,
+        let longest = fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
+        let mut by_len = vec![Vec::new(); longest + 1];
+        for (index, field) in fields.iter().enumerate() {
+            let name = field.name.as_bytes();
+            by_len[name.len()].push(NameEntry {
+                head: head(name),
+                index,
+            });
         }
+        StructShape { fields, by_len }
     }
 
-    fn find(&self, normalised_key: &[u8]) -> Option<usize> {
-        self.fields
+    /// The field a key names: ASCII case folded, `-` read as `_`.
+    fn find(&self, key: &[u8]) -> Option<usize> {
+        let candidates = self.by_len.get(key.len())?;
+        let key_head = head(key);
+        candidates
             .iter()
-            .position(|f| f.name.as_bytes() == normalised_key)
+            .find(|entry| {
+                entry.head == key_head
+                    && (key.len() <= 8 || {
+                        let name = &self.fields[entry.index].name.as_bytes()[8..];
+                        key[8..]
+                            .iter()
+                            .zip(name)
+                            .all(|(&k, &n)| FOLD[usize::from(k)] == n)
+                    })
+            })
+            .map(|entry| entry.index)
     }
 }
 
@@ -236,6 +261,39 @@ const STRING_STOP: [bool; 256] = {
     table
 };
 
+/// The first byte at or after `i` that ends the fast scan through a
+/// string, or the end: eight bytes at a time (the classic SWAR tests for
+/// "a byte equals" and "a byte is less than"), as strings are most of an
+/// event's bytes.
+fn string_stop(src: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const QUOTES: u64 = ONES * b'"' as u64;
+    const BACKSLASHES: u64 = ONES * b'\\' as u64;
+    const SPACES: u64 = ONES * 0x20;
+    while let Some(chunk) = src.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let quote = x ^ QUOTES;
+        let backslash = x ^ BACKSLASHES;
+        // The lowest flagged byte is always a true match; only bytes above
+        // a match can be flagged falsely.
+        let found = (quote.wrapping_sub(ONES) & !quote
+            | backslash.wrapping_sub(ONES) & !backslash
+            | x.wrapping_sub(SPACES) & !x)
+            & HIGHS;
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + src[i..]
+        .iter()
+        .position(|&b| STRING_STOP[usize::from(b)])
+        .unwrap_or(src.len() - i)
+}
+
 /// A string token: `start..end` is its content, without the quotes.
 #[derive(Debug, Clone, Copy)]
 struct Str {
@@ -248,11 +306,11 @@ struct Cursor<'a> {
     src: &'a [u8],
     pos: usize,
     max_depth: usize,
-    /// Reused buffer for the normalised form of each key.
-    key: Vec<u8>,
 }
 
-type Step = Result<(), RejectReason>;
+/// Boxed, so the happy path moves a pointer-sized result around.
+type Reject = Box<RejectReason>;
+type Step = Result<(), Reject>;
 
 impl Cursor<'_> {
     fn root(&mut self, shape: &StructShape, out: &mut Vec<u8>) -> Step {
@@ -273,7 +331,7 @@ impl Cursor<'_> {
                 // Say "not JSON" rather than "an array" for `[1,`.
                 self.skip_value(1)?;
                 self.expect_end()?;
-                return Err(RejectReason::NotAnObject { found });
+                return Err(RejectReason::NotAnObject { found }.into());
             }
         }
         self.expect_end()
@@ -318,15 +376,14 @@ impl Cursor<'_> {
                             column: field.name.clone(),
                             key: String::from_utf8_lossy(&self.src[key.start..key.end])
                                 .into_owned(),
-                        });
+                        }
+                        .into());
                     }
                     if !first {
                         out.push(b',');
                     }
                     first = false;
-                    out.push(b'"');
-                    out.extend_from_slice(field.name.as_bytes());
-                    out.extend_from_slice(b"\":");
+                    out.extend_from_slice(&field.key);
                     self.value(&field.shape, depth + 1, out)
                         .map_err(|e| e.under(&field.name))?;
                 }
@@ -343,29 +400,16 @@ impl Cursor<'_> {
         Ok(())
     }
 
-    /// Which column a key names: ASCII case folded, `-` read as `_`.
-    fn column_of(&mut self, key: Str, shape: &StructShape) -> Result<Option<usize>, RejectReason> {
-        let raw = &self.src[key.start..key.end];
-        self.key.clear();
-        if key.escaped {
-            // Rare: decode `\u0048ost` properly, then fold.
-            let quoted = &self.src[key.start - 1..key.end + 1];
-            let decoded: String = serde_json::from_slice(quoted)
-                .map_err(|_| self.syntax("invalid escape in a key"))?;
-            self.key.extend_from_slice(decoded.as_bytes());
-        } else {
-            if raw.len() > shape.longest_name {
-                return Ok(None);
-            }
-            self.key.extend_from_slice(raw);
+    /// Which column a key names.
+    fn column_of(&self, key: Str, shape: &StructShape) -> Result<Option<usize>, Reject> {
+        if !key.escaped {
+            return Ok(shape.find(&self.src[key.start..key.end]));
         }
-        for b in &mut self.key {
-            *b = match *b {
-                b'-' => b'_',
-                other => other.to_ascii_lowercase(),
-            };
-        }
-        Ok(shape.find(&self.key))
+        // Rare: decode `\u0048ost` properly first.
+        let quoted = &self.src[key.start - 1..key.end + 1];
+        let decoded: String =
+            serde_json::from_slice(quoted).map_err(|_| self.syntax("invalid escape in a key"))?;
+        Ok(shape.find(decoded.as_bytes()))
     }
 
     /// One value of a known column. The type rules, in one place:
@@ -409,9 +453,10 @@ impl Cursor<'_> {
                     }
                 }
             }
-            (Kind::Float | Kind::Decimal | Kind::Timestamp | Kind::String, Some(b'-' | b'0'..=b'9')) => {
-                self.number().map(|_| true)?
-            }
+            (
+                Kind::Float | Kind::Decimal | Kind::Timestamp | Kind::String,
+                Some(b'-' | b'0'..=b'9'),
+            ) => self.number().map(|_| true)?,
             (Kind::Float | Kind::Decimal, Some(b'"')) => {
                 let s = self.string()?;
                 !s.escaped && is_number(&self.src[s.start..s.end])
@@ -503,17 +548,18 @@ impl Cursor<'_> {
             let key_fits = match key.kind {
                 Kind::Int { min, max } => {
                     !k.escaped
-                        && parse_i64(&self.src[k.start..k.end]).is_some_and(|v| (min..=max).contains(&v))
+                        && parse_i64(&self.src[k.start..k.end])
+                            .is_some_and(|v| (min..=max).contains(&v))
                 }
                 Kind::Float | Kind::Decimal => !k.escaped && is_number(&self.src[k.start..k.end]),
                 _ => true,
             };
             if !key_fits {
-                return Err(RejectReason::Mismatch {
+                return Err(Box::new(RejectReason::Mismatch {
                     column: String::new(),
                     expected: format!("a map with {} keys", key.ty),
                     value: quote(quoted_key),
-                }
+                })
                 .under(&label));
             }
             if !first {
@@ -527,7 +573,8 @@ impl Cursor<'_> {
                 return Err(self.syntax("expected `:` after a key"));
             }
             self.skip_ws();
-            self.value(value, depth + 1, out).map_err(|e| e.under(&label))?;
+            self.value(value, depth + 1, out)
+                .map_err(|e| e.under(&label))?;
             self.skip_ws();
             match self.bump() {
                 Some(b',') => {}
@@ -541,14 +588,14 @@ impl Cursor<'_> {
 
     /// Says why the value at `start` does not fit, quoting it. If the value
     /// is not even valid JSON (or too deep), that is the reason instead.
-    fn misfit(&mut self, shape: &Shape, start: usize, depth: usize, range: bool) -> RejectReason {
+    fn misfit(&mut self, shape: &Shape, start: usize, depth: usize, range: bool) -> Reject {
         self.pos = start;
         if let Err(e) = self.skip_value(depth.max(1)) {
             return e;
         }
         let value = quote(&self.src[start..self.pos]);
         let (column, expected) = (String::new(), shape.ty.to_string());
-        if range {
+        Box::new(if range {
             RejectReason::OutOfRange {
                 column,
                 expected,
@@ -560,7 +607,7 @@ impl Cursor<'_> {
                 expected,
                 value,
             }
-        }
+        })
     }
 
     /// Checks any JSON value and steps over it; keys here name no column.
@@ -625,20 +672,19 @@ impl Cursor<'_> {
         if depth > self.max_depth {
             return Err(RejectReason::TooDeep {
                 limit: self.max_depth,
-            });
+            }
+            .into());
         }
         self.pos += 1;
         Ok(())
     }
 
-    fn string(&mut self) -> Result<Str, RejectReason> {
+    fn string(&mut self) -> Result<Str, Reject> {
         let start = self.pos + 1;
         let mut i = start;
         let mut escaped = false;
         loop {
-            while i < self.src.len() && !STRING_STOP[usize::from(self.src[i])] {
-                i += 1;
-            }
+            i = string_stop(self.src, i);
             match self.src.get(i) {
                 Some(b'"') => break,
                 Some(b'\\') => {
@@ -678,7 +724,7 @@ impl Cursor<'_> {
     }
 
     /// Steps over a number; says whether it is an integer (no `.`, no `e`).
-    fn number(&mut self) -> Result<bool, RejectReason> {
+    fn number(&mut self) -> Result<bool, Reject> {
         match number_end(self.src, self.pos) {
             Some((end, integer)) => {
                 self.pos = end;
@@ -722,21 +768,40 @@ impl Cursor<'_> {
         }
     }
 
-    fn syntax(&self, message: &'static str) -> RejectReason {
-        RejectReason::NotJson {
+    fn syntax(&self, message: &'static str) -> Reject {
+        Box::new(RejectReason::NotJson {
             position: self.pos,
             message,
-        }
+        })
     }
 
     /// A syntax error at the byte just consumed by [`Cursor::bump`].
-    fn syntax_before(&self, message: &'static str) -> RejectReason {
-        RejectReason::NotJson {
+    fn syntax_before(&self, message: &'static str) -> Reject {
+        Box::new(RejectReason::NotJson {
             position: self.pos.saturating_sub(1),
             message,
-        }
+        })
     }
 }
+
+/// The first eight bytes of a key, folded, packed into a word.
+fn head(key: &[u8]) -> u64 {
+    key.iter().take(8).enumerate().fold(0, |word, (i, &b)| {
+        word | u64::from(FOLD[usize::from(b)]) << (8 * i)
+    })
+}
+
+/// Keys match columns ignoring ASCII case, with `-` read as `_`.
+const FOLD: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).to_ascii_lowercase();
+        b += 1;
+    }
+    table[b'-' as usize] = b'_';
+    table
+};
 
 /// Which fields of one object have been seen, to refuse a second key that
 /// names the same column (`Host` and `host`): which one should win?
@@ -854,5 +919,45 @@ fn quote(value: &[u8]) -> String {
     match text.char_indices().nth(QUOTE_CHARS) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_stop_finds_the_first_stop_byte_like_a_plain_scan() {
+        let plain = |src: &[u8], i: usize| {
+            i + src[i..]
+                .iter()
+                .position(|&b| STRING_STOP[usize::from(b)])
+                .unwrap_or(src.len() - i)
+        };
+        let fillers: [&[u8]; 3] = [
+            b"abcdefghijklmnopqrstuvwxyz0123",
+            "éèà€𝄞ü".as_bytes(),
+            b"~!#$%&'()*+,-./:;<=>?@[]^_`{|}",
+        ];
+        for filler in fillers {
+            for stop in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+                for at in 0..filler.len() {
+                    for start in 0..=at {
+                        let mut src = filler.to_vec();
+                        src[at] = stop;
+                        // A second stop after the first must not confuse it.
+                        if at + 3 < src.len() {
+                            src[at + 3] = b'"';
+                        }
+                        assert_eq!(
+                            string_stop(&src, start),
+                            plain(&src, start),
+                            "{src:?} from {start}"
+                        );
+                    }
+                }
+                assert_eq!(string_stop(filler, 0), filler.len());
+            }
+        }
     }
 }

@@ -14,7 +14,12 @@ const REFERENCE_SCHEMA: &str = "accept string, host string, user_agent string, e
 const REFERENCE_EVENT: &str = r#"{"username": "user1", "event_type": "buy_item", "Accept": "*/*", "User-Agent": "ApacheBench/2.3", "item_type": "shield", "Host": "user1.comcast.com", "inventory": ["sword", "potion"], "item_quality": "common", "user_info": {"session_datetime": "2018-08-13 02:16:20", "inventory": []}}"#;
 
 fn decoder(schema: &str) -> TableDecoder {
-    TableDecoder::new("t", &Schema::parse(schema).unwrap(), DecodeLimits::default()).unwrap()
+    TableDecoder::new(
+        "t",
+        &Schema::parse(schema).unwrap(),
+        DecodeLimits::default(),
+    )
+    .unwrap()
 }
 
 fn event(json: &str, offset: i64) -> Event<'_> {
@@ -114,7 +119,12 @@ fn every_hive_type_maps_and_decodes() {
         .downcast_ref::<ListArray>()
         .unwrap();
     let z = y.value(0);
-    let z = z.as_struct().column(0).as_string::<i32>().value(0).to_string();
+    let z = z
+        .as_struct()
+        .column(0)
+        .as_string::<i32>()
+        .value(0)
+        .to_string();
     assert_eq!(z, "deep");
 }
 
@@ -152,7 +162,9 @@ fn keys_match_ignoring_case_and_dashes_at_every_level() {
     let mut d = decoder(REFERENCE_SCHEMA);
     let decoded = decode(
         &mut d,
-        &[r#"{"HOST": "h", "user-agent": "ua", "User_Info": {"Session-DateTime": "s", "INVENTORY": ["x"]}, "Cookie": "ignored", "extra": {"deep": [1, 2, {"a": null}]}}"#],
+        &[
+            r#"{"HOST": "h", "user-agent": "ua", "User_Info": {"Session-DateTime": "s", "INVENTORY": ["x"]}, "Cookie": "ignored", "extra": {"deep": [1, 2, {"a": null}]}}"#,
+        ],
     );
     assert!(decoded.rejected.is_empty(), "{:?}", decoded.rejected);
     let b = &decoded.batch;
@@ -200,7 +212,11 @@ fn map_keys_are_data_and_keep_their_spelling() {
     let keys = attrs.keys().as_string::<i32>();
     assert_eq!(keys.value(0), "Foo-Bar");
     assert_eq!(keys.value(1), "foo_bar");
-    let values = attrs.values().as_any().downcast_ref::<Int32Array>().unwrap();
+    let values = attrs
+        .values()
+        .as_any()
+        .downcast_ref::<Int32Array>()
+        .unwrap();
     assert_eq!(values.value(1), 2);
 
     let bad = decode(&mut d, &[r#"{"counts": {"seven": "7"}}"#]);
@@ -210,21 +226,52 @@ fn map_keys_are_data_and_keep_their_spelling() {
 
 #[test]
 fn misfits_are_rejected_naming_column_and_value_and_the_rest_go_on() {
-    let mut d = decoder("n int, s string, t tinyint, tags array<string>, u struct<inner:struct<v:bigint>>");
+    let mut d =
+        decoder("n int, s string, t tinyint, tags array<string>, u struct<inner:struct<v:bigint>>");
     let cases: &[(&str, &str)] = &[
-        (r#"{"n": "abc"}"#, "column `n` is int, but the event has `\"abc\"`"),
-        (r#"{"n": 1.5}"#, "column `n` is int, but the event has `1.5`"),
-        (r#"{"n": 1e3}"#, "column `n` is int, but the event has `1e3`"),
-        (r#"{"n": true}"#, "column `n` is int, but the event has `true`"),
-        (r#"{"n": 3000000000}"#, "column `n` is int, and `3000000000` is out of its range"),
-        (r#"{"t": 300}"#, "column `t` is tinyint, and `300` is out of its range"),
+        (
+            r#"{"n": "abc"}"#,
+            "column `n` is int, but the event has `\"abc\"`",
+        ),
+        (
+            r#"{"n": 1.5}"#,
+            "column `n` is int, but the event has `1.5`",
+        ),
+        (
+            r#"{"n": 1e3}"#,
+            "column `n` is int, but the event has `1e3`",
+        ),
+        (
+            r#"{"n": true}"#,
+            "column `n` is int, but the event has `true`",
+        ),
+        (
+            r#"{"n": 3000000000}"#,
+            "column `n` is int, and `3000000000` is out of its range",
+        ),
+        (
+            r#"{"t": 300}"#,
+            "column `t` is tinyint, and `300` is out of its range",
+        ),
         (r#"{"t": "300"}"#, "`\"300\"` is out of its range"),
-        (r#"{"s": {"a": 1}}"#, "column `s` is string, but the event has `{\"a\": 1}`"),
-        (r#"{"s": [1]}"#, "column `s` is string, but the event has `[1]`"),
+        (
+            r#"{"s": {"a": 1}}"#,
+            "column `s` is string, but the event has `{\"a\": 1}`",
+        ),
+        (
+            r#"{"s": [1]}"#,
+            "column `s` is string, but the event has `[1]`",
+        ),
         (r#"{"tags": "x"}"#, "column `tags` is array<string>"),
         (r#"{"tags": ["a", {"b": 1}]}"#, "column `tags[1]` is string"),
-        (r#"{"u": {"inner": {"V": "x"}}}"#, "column `u.inner.v` is bigint, but the event has `\"x\"`"),
-        (r#"{"u": 5}"#, "column `u` is struct<inner:struct<v:bigint>>, but the event has `5`"),
+        (
+            r#"{"u": {"inner": {"V": "x"}}}"#,
+            "column `u.inner.v` is bigint, but the event has `\"x\"`",
+        ),
+        (
+            r#"{"u": 5}"#,
+            "column `u` is struct<inner:struct<v:bigint>>, but the event has `5`",
+        ),
     ];
     for (bad, want) in cases {
         let decoded = decode(&mut d, &[r#"{"n": 1}"#, bad, r#"{"n": 2}"#]);
@@ -280,7 +327,16 @@ fn values_only_arrow_json_can_check_are_isolated() {
     let indices: Vec<usize> = decoded.rejected.iter().map(|r| r.index).collect();
     assert_eq!(indices, [1, 3]);
     let first = decoded.rejected[0].reason.to_string();
-    assert!(first.contains("yesterday") && first.contains('d'), "{first}");
+    assert!(
+        first.starts_with("column `d` cannot hold the event's value")
+            && first.contains("\"yesterday\""),
+        "{first}"
+    );
+    let second = decoded.rejected[1].reason.to_string();
+    assert!(
+        second.starts_with("column `x` cannot hold") && second.contains("123456.5"),
+        "{second}"
+    );
     assert_eq!(decoded.offsets, [0, 2, 4]);
     assert_eq!(decoded.batch.num_rows(), 3);
     assert_eq!(
@@ -322,7 +378,11 @@ fn events_that_are_not_json_objects_are_rejected() {
         ];
         let decoded = d.decode(&events).unwrap();
         let reason = only_reason(&decoded);
-        assert!(reason.contains(want), "{:?}: {reason}", String::from_utf8_lossy(json));
+        assert!(
+            reason.contains(want),
+            "{:?}: {reason}",
+            String::from_utf8_lossy(json)
+        );
         assert_eq!(decoded.batch.num_rows(), 1);
     }
 }
@@ -332,7 +392,10 @@ fn duplicate_keys_for_one_column_are_rejected() {
     let mut d = decoder("host string");
     let decoded = decode(&mut d, &[r#"{"Host": "a", "host": "b"}"#]);
     let reason = only_reason(&decoded);
-    assert!(reason.contains("key `host` names column `host` a second time"), "{reason}");
+    assert!(
+        reason.contains("key `host` names column `host` a second time"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -346,8 +409,15 @@ fn deep_nesting_is_refused_without_recursing() {
             let deep_unknown = format!("{{\"x\": {}{}}}", "[".repeat(10_000), "]".repeat(10_000));
             let deep_known = format!("{{\"tags\": {}{}}}", "[".repeat(10_000), "]".repeat(10_000));
             let deep_object = format!("{}{}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
-            let decoded = decode(&mut d, &[&deep_unknown, &deep_known, &deep_object, r#"{"a": "ok"}"#]);
-            let reasons: Vec<String> = decoded.rejected.iter().map(|r| r.reason.to_string()).collect();
+            let decoded = decode(
+                &mut d,
+                &[&deep_unknown, &deep_known, &deep_object, r#"{"a": "ok"}"#],
+            );
+            let reasons: Vec<String> = decoded
+                .rejected
+                .iter()
+                .map(|r| r.reason.to_string())
+                .collect();
             (reasons, decoded.batch.num_rows())
         })
         .unwrap();
@@ -369,7 +439,10 @@ fn nesting_up_to_the_limit_is_accepted() {
     let mut d = TableDecoder::new("t", &schema, limits).unwrap();
     let decoded = decode(&mut d, &[r#"{"a": [["x"]]}"#, r#"{"a": [[["x"]]]}"#]);
     assert_eq!(decoded.batch.num_rows(), 1);
-    assert_eq!(only_reason(&decoded), "the event nests deeper than 3 levels");
+    assert_eq!(
+        only_reason(&decoded),
+        "the event nests deeper than 3 levels"
+    );
 }
 
 #[test]
@@ -412,7 +485,10 @@ fn an_all_rejected_batch_is_empty_but_well_formed() {
 
 #[test]
 fn dead_letters_keep_64_kib_of_the_event_and_the_reason() {
-    let huge = format!("{{\"a\": \"{}é\"}}", "x".repeat(DEAD_LETTER_RAW_EVENT_BYTES - 8));
+    let huge = format!(
+        "{{\"a\": \"{}é\"}}",
+        "x".repeat(DEAD_LETTER_RAW_EVENT_BYTES - 8)
+    );
     let e = event(&huge, 7);
     let reason = RejectReason::TooLarge {
         bytes: huge.len(),
@@ -460,7 +536,11 @@ fn dead_letters_keep_64_kib_of_the_event_and_the_reason() {
     );
     assert!(strings(&batch, "plugin").is_null(0));
     assert_eq!(strings(&batch, "plugin").value(1), "is_purchase");
-    assert!(strings(&batch, "reason").value(0).contains("over the limit"));
+    assert!(
+        strings(&batch, "reason")
+            .value(0)
+            .contains("over the limit")
+    );
     let ts = batch
         .column_by_name("timestamp")
         .unwrap()
@@ -468,4 +548,23 @@ fn dead_letters_keep_64_kib_of_the_event_and_the_reason() {
         .downcast_ref::<TimestampMicrosecondArray>()
         .unwrap();
     assert_eq!(ts.value(0), (1_534_126_580_000 + 7) * 1000);
+}
+
+#[test]
+fn events_can_be_checked_before_any_table() {
+    let limits = DecodeLimits::default();
+    assert_eq!(check_event(REFERENCE_EVENT.as_bytes(), &limits), Ok(()));
+    let deep = format!("{{\"x\": {}{}}}", "[".repeat(10_000), "]".repeat(10_000));
+    let cases: [(&[u8], &str); 4] = [
+        (b"[1]", "the event is a JSON array, not an object"),
+        (
+            b"{\"a\": }",
+            "the event is not JSON: expected a JSON value at byte 6",
+        ),
+        (b"\xff", "the event is not valid UTF-8 (bad byte at 0)"),
+        (deep.as_bytes(), "the event nests deeper than 64 levels"),
+    ];
+    for (json, want) in cases {
+        assert_eq!(check_event(json, &limits).unwrap_err().to_string(), want);
+    }
 }

@@ -1,21 +1,29 @@
-//! [`Event`]: one event as a plugin function sees it, read lazily from the
-//! batch buffer.
+//! [`Event`]: one event as a plugin function sees it, read and written
+//! lazily over the batch buffer.
 //!
 //! An input event is its JSON bytes, lent by the batch, plus its Kafka
-//! metadata. Reading a top-level string scans those bytes ([`scan`]) and
-//! lends the value out; anything harder, and every write, parses the event
-//! once into a map kept inside it. An event nobody changed is never written
-//! back: the runner turns it into a `keep`.
+//! metadata. Reading a top-level key scans those bytes ([`scan`]) and lends
+//! the value out. Setting or removing a top-level key records an edit
+//! ([`edits`]); the new event is written by copying the bytes around the
+//! edits. Anything harder — `get`, `as_object`, `as_object_mut`, or an event
+//! the scanner cannot vouch for — parses the event once into a map kept
+//! inside it, with the edits applied, and from then on the map is the event.
+//! An event that ends up as it came is never written back: the runner turns
+//! it into a `keep`.
 
+mod edits;
 mod scan;
+mod splice;
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::fmt;
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use self::edits::{Edits, Lookup, NotRecorded};
 use crate::Error;
 
 /// An event's JSON object, with keys in their original order.
@@ -23,24 +31,41 @@ type Object = Map<String, Value>;
 
 /// One event: a JSON object and the Kafka metadata it came with.
 ///
-/// Reads take `&self` and cost only what they touch: `e.str("event_type")`
-/// scans the bytes up to that key. Writes ([`set`](Event::set),
-/// [`remove`](Event::remove), [`as_object_mut`](Event::as_object_mut)) parse
-/// the whole event once and mark it modified, so the host gets the new JSON.
+/// Everything costs only what it touches. `e.str("event_type")` scans the
+/// bytes up to that key; [`set`](Event::set) and [`remove`](Event::remove)
+/// note the change, and returning the event writes its bytes once with the
+/// changes spliced in. [`get`](Event::get), [`as_object`](Event::as_object)
+/// and [`as_object_mut`](Event::as_object_mut) parse the whole event once.
+///
+/// An event is *modified* when some key ends up with a value other than it
+/// had (or is added, or removed): only then does the host get new JSON.
 ///
 /// Keys match exactly (`"Host"` is not `"host"`).
 #[derive(Clone)]
 pub struct Event<'a> {
-    /// The JSON the event arrived as (empty for an event built here). It is
-    /// the truth until the event is modified.
+    /// The JSON the event arrived as (empty for an event built here). With
+    /// `edits`, the truth until the event is parsed.
     raw: Cow<'a, [u8]>,
-    /// The parsed object, once something needed it; the truth once modified.
-    object: OnceCell<Object>,
+    /// Top-level writes not applied to `raw`; stale once `object` is filled.
+    edits: Edits,
+    /// The parsed object, once something needed it; the truth from then on.
+    /// Boxed: an `Event` moves by value through every transform call.
+    object: OnceCell<Box<Parsed>>,
+    /// Whether the parsed object was changed (or built here); edits made
+    /// before the parse are judged by `Parsed::changed`.
     modified: bool,
     /// Whether this is the batch's own event, which an unchanged return
     /// can leave where it is (`keep`) instead of copying it back.
     is_input: bool,
     meta: Metadata<'a>,
+}
+
+/// The event parsed, with the edits made before the parse applied.
+#[derive(Clone)]
+struct Parsed {
+    object: Object,
+    /// Whether those edits changed any key's value.
+    changed: bool,
 }
 
 /// Kafka metadata; a derived event carries its parent's.
@@ -78,6 +103,7 @@ impl Event<'static> {
         check_object(json.as_bytes())?;
         Ok(Event {
             raw: Cow::Owned(json.as_bytes().to_vec()),
+            edits: Edits::default(),
             object: OnceCell::new(),
             modified: false,
             is_input: false,
@@ -91,6 +117,7 @@ impl<'a> Event<'a> {
     pub(crate) fn from_batch(raw: &'a [u8], meta: Metadata<'a>) -> Event<'a> {
         Event {
             raw: Cow::Borrowed(raw),
+            edits: Edits::default(),
             object: OnceCell::new(),
             modified: false,
             is_input: true,
@@ -105,7 +132,11 @@ impl<'a> Event<'a> {
         };
         Event {
             raw: Cow::Borrowed(&[]),
-            object: OnceCell::from(object),
+            edits: Edits::default(),
+            object: OnceCell::from(Box::new(Parsed {
+                object,
+                changed: false,
+            })),
             modified: true,
             is_input: false,
             meta,
@@ -125,19 +156,34 @@ impl<'a> Event<'a> {
     }
 
     /// The top-level string under `key`, or `None` if there is none or it is
-    /// not a string. Without escapes it is lent straight from the batch.
+    /// not a string. Without escapes it is lent straight from the batch (or
+    /// from the edit that set it).
     #[must_use]
     pub fn str(&self, key: &str) -> Option<&str> {
         if self.object.get().is_none() {
-            match scan::find(&self.raw, key) {
-                Ok(None) => return None,
-                Ok(Some(found)) => match found.plain_str() {
+            let found = match self.edits.lookup(key) {
+                Lookup::Removed => return None,
+                // serde_json wrote it: a string has escapes only where
+                // there is a backslash.
+                Lookup::Set(json) => match json {
+                    [b'"', inner @ .., b'"'] if !inner.contains(&b'\\') => {
+                        return std::str::from_utf8(inner).ok();
+                    }
+                    [b'"', ..] => None,
+                    _ => return None,
+                },
+                Lookup::Untouched => scan::find(&self.raw, key).ok(),
+            };
+            match found {
+                Some(None) => return None,
+                Some(Some(found)) => match found.plain_str() {
                     Some(plain) => return std::str::from_utf8(plain).ok(),
                     None if !found.json.starts_with(b"\"") => return None,
                     // An escaped string: the parse below unescapes it.
                     None => {}
                 },
-                Err(scan::GiveUp) => {}
+                // An escaped string edit, or the scanner gave up.
+                None => {}
             }
         }
         self.as_object().get(key)?.as_str()
@@ -149,61 +195,128 @@ impl<'a> Event<'a> {
         self.str("event_type")
     }
 
-    /// The top-level value under `key`. Parses the whole event (once).
+    /// The top-level value under `key`. Parses the whole event (once),
+    /// unless the key was removed.
     #[must_use]
     pub fn get(&self, key: &str) -> Option<&Value> {
+        if self.object.get().is_none() && matches!(self.edits.lookup(key), Lookup::Removed) {
+            return None;
+        }
         self.as_object().get(key)
     }
 
     /// The top-level value under `key` as a `T`, or `None` if it is missing or
-    /// is not a `T`. Deserializes only that value from the event's bytes
-    /// while the event is unparsed.
+    /// is not a `T`. Deserializes only that value from the event's bytes (or
+    /// from the edit that set it) while the event is unparsed.
     #[must_use]
     pub fn get_as<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
         if self.object.get().is_none() {
-            match scan::find(&self.raw, key) {
-                Ok(None) => return None,
-                Ok(Some(found)) => return serde_json::from_slice(found.json).ok(),
-                Err(scan::GiveUp) => {}
+            match self.edits.lookup(key) {
+                Lookup::Removed => return None,
+                Lookup::Set(json) => return serde_json::from_slice(json).ok(),
+                Lookup::Untouched => match scan::find(&self.raw, key) {
+                    Ok(None) => return None,
+                    Ok(Some(found)) => return serde_json::from_slice(found.json).ok(),
+                    Err(scan::GiveUp) => {}
+                },
             }
         }
         T::deserialize(self.get(key)?).ok()
     }
 
-    /// Sets `key` to `value`, returning the value it replaces. Setting a key
-    /// to the value it already has leaves the event unmodified.
-    pub fn set(&mut self, key: impl Into<String>, value: impl Into<Value>) -> Option<Value> {
-        let key = key.into();
-        let value = value.into();
-        if self.as_object().get(&key) == Some(&value) {
-            return Some(value);
+    /// Sets `key` to `value`: anything serde can serialize (`&str`, numbers,
+    /// a `Value` from `json!`, your own `#[derive(Serialize)]` types).
+    /// Existing keys keep their place, new ones go last.
+    ///
+    /// On an unparsed event this only notes the new value, serialized once:
+    /// it neither parses the event nor looks the key up, which is why it
+    /// does not return the value it replaces (read it with
+    /// [`get`](Event::get) or take it with [`remove`](Event::remove) first).
+    /// Setting a key to the value it already has leaves the event
+    /// unmodified.
+    ///
+    /// # Panics
+    ///
+    /// If `value`'s `Serialize` fails (a map with keys that are not strings,
+    /// say): that is a bug in the plugin, and the host dead-letters the
+    /// event with this message.
+    #[track_caller]
+    pub fn set(&mut self, key: impl AsRef<str>, value: impl Serialize) {
+        let key = key.as_ref();
+        if self.object.get().is_none() {
+            match self.edits.set(key, &value) {
+                Ok(()) => return,
+                Err(NotRecorded::TooDeep) => {}
+                Err(NotRecorded::Serialize(error)) => cannot_set(key, &error),
+            }
         }
-        self.as_object_mut().insert(key, value)
+        let value = match serde_json::to_value(&value) {
+            Ok(value) => value,
+            Err(error) => cannot_set(key, &error),
+        };
+        let object = &mut self.parsed_mut().object;
+        if object.get(key) != Some(&value) {
+            object.insert(key.to_owned(), value);
+            self.modified = true;
+        }
     }
 
-    /// Removes `key`, keeping the order of the other keys.
+    /// Removes `key`, keeping the order of the other keys, and returns its
+    /// value. On an unparsed event this parses only that value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        if !self.as_object().contains_key(key) {
-            return None;
+        if self.object.get().is_none() {
+            match self.edits.lookup(key) {
+                Lookup::Removed => return None,
+                Lookup::Set(_) => {
+                    let json = self.edits.remove(key)?;
+                    return serde_json::from_slice(json).ok();
+                }
+                // The full parse keeps the last of duplicated keys, the
+                // scanner the first: a write has to know there is one.
+                Lookup::Untouched => match scan::find_unique(&self.raw, key) {
+                    Ok(None) => return None,
+                    Ok(Some(found)) => {
+                        if let Ok(old) = serde_json::from_slice(found.json) {
+                            self.edits.remove(key);
+                            return Some(old);
+                        }
+                    }
+                    Err(scan::GiveUp) => {}
+                },
+            }
         }
-        self.as_object_mut().shift_remove(key)
+        let old = self.parsed_mut().object.shift_remove(key);
+        self.modified |= old.is_some();
+        old
     }
 
     /// The whole object. Parses the event (once); an input event that is not
     /// a JSON object, which the host never sends, reads as an empty one.
     #[must_use]
     pub fn as_object(&self) -> &Map<String, Value> {
-        self.object
-            .get_or_init(|| serde_json::from_slice(&self.raw).unwrap_or_default())
+        &self.parsed().object
     }
 
     /// The whole object, to change at will; marks the event modified.
     pub fn as_object_mut(&mut self) -> &mut Map<String, Value> {
-        let _ = self.as_object();
         self.modified = true;
+        &mut self.parsed_mut().object
+    }
+
+    /// The event parsed, with the edits so far applied.
+    fn parsed(&self) -> &Parsed {
+        self.object.get_or_init(|| {
+            let mut object: Object = serde_json::from_slice(&self.raw).unwrap_or_default();
+            let changed = self.edits.apply(&mut object);
+            Box::new(Parsed { object, changed })
+        })
+    }
+
+    fn parsed_mut(&mut self) -> &mut Parsed {
+        let _ = self.parsed();
         match self.object.get_mut() {
-            Some(object) => object,
-            None => unreachable!("as_object just filled the cell"),
+            Some(parsed) => parsed,
+            None => unreachable!("parsed() just filled the cell"),
         }
     }
 
@@ -242,19 +355,23 @@ impl<'a> Event<'a> {
             .map(|(key, value)| (key.as_str(), value.as_slice()))
     }
 
-    /// Whether the event has to be sent back as new JSON: it was changed, or
-    /// built in the plugin.
+    /// Whether the event has to be sent back as new JSON: a key's value
+    /// changed, or the event was built in the plugin. For an event with
+    /// unwritten edits this writes it to find out; the runner instead writes
+    /// it once where it goes.
     #[must_use]
     pub fn is_modified(&self) -> bool {
-        self.modified
+        match self.object.get() {
+            Some(parsed) => self.modified || parsed.changed,
+            None => !self.edits.is_empty() && self.write_changes(&mut Vec::new()),
+        }
     }
 
     /// The event's JSON: its original bytes while unmodified.
     #[must_use]
     pub fn to_json_bytes(&self) -> Cow<'_, [u8]> {
-        if self.modified {
-            let mut out = Vec::new();
-            self.write_json(&mut out);
+        let mut out = Vec::new();
+        if self.write_changes(&mut out) {
             Cow::Owned(out)
         } else {
             Cow::Borrowed(&self.raw)
@@ -263,20 +380,47 @@ impl<'a> Event<'a> {
 
     /// Appends the event's JSON to `out`.
     pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
-        if self.modified {
-            // Writing a map of JSON values into memory cannot fail: keys are
-            // strings and a `Value` holds no non-finite number.
-            if let Err(error) = serde_json::to_writer(&mut *out, self.as_object()) {
-                unreachable!("serializing a JSON object into memory failed: {error}");
-            }
-        } else {
+        if !self.write_changes(out) {
             out.extend_from_slice(&self.raw);
         }
     }
 
-    /// Whether this is the batch's event, unchanged: the host already has it.
-    pub(crate) fn is_unchanged_input(&self) -> bool {
-        self.is_input && !self.modified
+    /// Appends the event's new JSON to `out` if it is modified, and says
+    /// whether it was. Otherwise `out` is left as it was.
+    ///
+    /// Unparsed edits are spliced into the original bytes: one pass, no
+    /// parse. Where the splice gives up, the event is parsed after all.
+    pub(crate) fn write_changes(&self, out: &mut Vec<u8>) -> bool {
+        if self.object.get().is_none() {
+            if self.edits.is_empty() {
+                return false;
+            }
+            let mark = out.len();
+            match splice::splice(&self.raw, &self.edits, out) {
+                Ok(true) => return true,
+                Ok(false) => {
+                    out.truncate(mark);
+                    return false;
+                }
+                Err(scan::GiveUp) => out.truncate(mark),
+            }
+        }
+        let parsed = self.parsed();
+        if !(self.modified || parsed.changed) {
+            return false;
+        }
+        // Writing a map of JSON values into memory cannot fail: keys are
+        // strings and a `Value` holds no non-finite number.
+        if let Err(error) = serde_json::to_writer(&mut *out, &parsed.object) {
+            unreachable!("serializing a JSON object into memory failed: {error}");
+        }
+        true
+    }
+
+    /// Whether this is the batch's own event (changed or not), whose
+    /// original the host already has.
+    pub(crate) fn is_input(&self) -> bool {
+        self.is_input
     }
 
     /// Sets the Kafka partition, for tests.
@@ -309,12 +453,21 @@ impl<'a> Event<'a> {
     }
 }
 
+impl Drop for Event<'_> {
+    /// Leaves the edit buffers, if any, to the next event (see `Edits`).
+    fn drop(&mut self) {
+        if self.edits.has_buffers() {
+            std::mem::take(&mut self.edits).recycle();
+        }
+    }
+}
+
 impl fmt::Debug for Event<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let json = self.to_json_bytes();
         f.debug_struct("Event")
             .field("json", &String::from_utf8_lossy(&json))
-            .field("modified", &self.modified)
+            .field("modified", &self.is_modified())
             .field("partition", &self.meta.partition)
             .field("offset", &self.meta.offset)
             .field("timestamp_ms", &self.meta.timestamp_ms)
@@ -338,6 +491,11 @@ fn check_object(json: &[u8]) -> Result<(), Error> {
             },
         }),
     }
+}
+
+#[track_caller]
+fn cannot_set(key: &str, error: &serde_json::Error) -> ! {
+    panic!("cannot set `{key}`: its value does not serialize to JSON: {error}");
 }
 
 fn kind_of(value: &Value) -> &'static str {

@@ -55,11 +55,7 @@ pub trait TransformOutput {
 
 impl TransformOutput for Event<'_> {
     fn into_outcome(self, new_events: &mut NewEvents) -> Outcome {
-        if self.is_unchanged_input() {
-            Outcome::Keep
-        } else {
-            new_events.replace(std::slice::from_ref(&self))
-        }
+        new_events.rewrite(&self)
     }
 }
 
@@ -76,7 +72,7 @@ impl TransformOutput for Vec<Event<'_>> {
     fn into_outcome(self, new_events: &mut NewEvents) -> Outcome {
         match self.as_slice() {
             [] => Outcome::Drop,
-            [event] if event.is_unchanged_input() => Outcome::Keep,
+            [event] => new_events.rewrite(event),
             events => new_events.replace(events),
         }
     }

@@ -1,6 +1,8 @@
 //! Finds one top-level key of a JSON object by skipping over everything else,
 //! without building a single value: a filter that reads `event_type` pays for
-//! the bytes up to that key, not for parsing the whole event.
+//! the bytes up to that key, not for parsing the whole event. A write
+//! ([`find_unique`]) reads on to the end instead, to know the key is there
+//! only once.
 //!
 //! The scanner checks the grammar of everything it skips (it is a validator
 //! that builds nothing), but not what lies after the key it stops at, nor
@@ -81,6 +83,98 @@ pub(crate) fn find<'j>(json: &'j [u8], key: &str) -> Result<Option<Found<'j>>, G
             Some(b'}') => return Ok(None),
             _ => return Err(GiveUp),
         }
+    }
+}
+
+/// Looks `key` up like [`find`], but reads the whole object and gives up if
+/// `key` is there twice: for a write, which must agree with the full parse
+/// (where the last of duplicates wins) rather than with the first match.
+pub(crate) fn find_unique<'j>(json: &'j [u8], key: &str) -> Result<Option<Found<'j>>, GiveUp> {
+    let mut members = Members::new(json);
+    let mut found = None;
+    while let Some(member) = members.next_member()? {
+        if member.key == key.as_bytes() {
+            if found.is_some() {
+                return Err(GiveUp);
+            }
+            found = Some(member.value);
+        }
+    }
+    Ok(found)
+}
+
+/// One top-level member of an object: its key, which has no escapes (so its
+/// raw bytes are the key itself), and its value.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Member<'j> {
+    pub(crate) key: &'j [u8],
+    pub(crate) value: Found<'j>,
+}
+
+/// Walks the top-level members of a JSON object in order, checking the
+/// grammar of all of it, up to the closing brace and the whitespace after.
+/// Gives up on an escaped key: its raw bytes are not the key.
+pub(crate) struct Members<'j> {
+    c: Cursor<'j>,
+    opened: bool,
+    closed: bool,
+}
+
+impl<'j> Members<'j> {
+    pub(crate) fn new(json: &'j [u8]) -> Members<'j> {
+        Members {
+            c: Cursor { s: json, i: 0 },
+            opened: false,
+            closed: false,
+        }
+    }
+
+    /// The next member, or `Ok(None)` once the object is closed and nothing
+    /// but whitespace follows it.
+    pub(crate) fn next_member(&mut self) -> Result<Option<Member<'j>>, GiveUp> {
+        if self.closed {
+            return Ok(None);
+        }
+        let c = &mut self.c;
+        c.skip_ws();
+        if self.opened {
+            match c.bump() {
+                Some(b',') => c.skip_ws(),
+                Some(b'}') => return self.close(),
+                _ => return Err(GiveUp),
+            }
+        } else {
+            c.eat(b'{')?;
+            self.opened = true;
+            c.skip_ws();
+            if c.peek() == Some(b'}') {
+                c.i += 1;
+                return self.close();
+            }
+        }
+        let (key, escaped) = c.string()?;
+        if escaped {
+            return Err(GiveUp);
+        }
+        c.skip_ws();
+        c.eat(b':')?;
+        c.skip_ws();
+        let start = c.i;
+        let escaped = c.value()?;
+        let json = c.s.get(start..c.i).ok_or(GiveUp)?;
+        Ok(Some(Member {
+            key,
+            value: Found { json, escaped },
+        }))
+    }
+
+    fn close(&mut self) -> Result<Option<Member<'j>>, GiveUp> {
+        self.c.skip_ws();
+        if self.c.i != self.c.s.len() {
+            return Err(GiveUp);
+        }
+        self.closed = true;
+        Ok(None)
     }
 }
 
@@ -311,7 +405,7 @@ impl<'j> Cursor<'j> {
 /// The index of the first `"`, `\` or control character in `bytes`: the
 /// bytes that end or interrupt a string's plain run. Eight bytes a step (SWAR):
 /// strings are most of an event, and wasm has no faster safe way.
-fn find_special(bytes: &[u8]) -> Option<usize> {
+pub(crate) fn find_special(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([1; 8]);
     const HIGHS: u64 = ONES * 0x80;
     let mut chunks = bytes.chunks_exact(8);
@@ -523,6 +617,30 @@ mod tests {
         let json = " \t\r\n{ \"a\" \n: \t[ 1 , 2 ] \r, \"b\"  :\"v\"  } \n";
         assert_eq!(text(json, "a"), Ok(Some("[ 1 , 2 ]".to_owned())));
         assert_eq!(plain(json, "b").as_deref(), Some("v"));
+    }
+
+    #[test]
+    fn find_unique_reads_to_the_end_and_refuses_duplicates() {
+        let unique = |json: &str, key| {
+            find_unique(json.as_bytes(), key)
+                .map(|found| found.map(|f| String::from_utf8(f.json.to_vec()).expect("utf-8")))
+        };
+        assert_eq!(
+            unique(REFERENCE, "item_quality"),
+            Ok(Some(r#""common""#.to_owned()))
+        );
+        assert_eq!(unique(REFERENCE, "nope"), Ok(None));
+        assert_eq!(unique(" { } ", "a"), Ok(None));
+        assert_eq!(unique(r#"{"k": 1, "k": 2}"#, "k"), Err(GiveUp));
+        assert_eq!(
+            unique(r#"{"k": 1, "j": 2, "j": 3}"#, "k"),
+            Ok(Some("1".to_owned()))
+        );
+        // Unlike `find`, nothing after the key goes unchecked.
+        assert_eq!(unique(r#"{"k": 1, "a\"b": 2}"#, "k"), Err(GiveUp));
+        assert_eq!(unique(r#"{"k": 1, "x": tru}"#, "k"), Err(GiveUp));
+        assert_eq!(unique(r#"{"k": 1} x"#, "k"), Err(GiveUp));
+        assert_eq!(unique(r#"{"k": 1"#, "k"), Err(GiveUp));
     }
 
     #[test]

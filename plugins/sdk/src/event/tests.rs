@@ -102,20 +102,110 @@ fn an_unchanged_event_writes_back_its_own_bytes() {
 #[test]
 fn set_and_remove_keep_key_order() {
     let mut e = event(r#"{"a": 1, "b": 2, "c": 3}"#);
-    assert_eq!(e.set("b", 20), Some(json!(2)));
-    assert_eq!(e.set("d", 4), None);
+    e.set("b", 20);
+    e.set("d", 4);
     assert_eq!(e.remove("a"), Some(json!(1)));
     assert!(e.is_modified());
+    assert!(e.object.get().is_none(), "set and remove parsed the event");
     assert_eq!(&*e.to_json_bytes(), br#"{"b":20,"c":3,"d":4}"#);
 }
 
 #[test]
+fn set_takes_any_string_key() {
+    let name = String::from("b");
+    let mut e = event(r#"{"a": 1}"#);
+    e.set(&name, 2);
+    e.set(name.clone(), 3);
+    e.set(std::borrow::Cow::Borrowed("c"), 4);
+    assert_eq!(&*e.to_json_bytes(), br#"{"a":1,"b":3,"c":4}"#);
+}
+
+#[test]
 fn setting_the_same_value_or_removing_nothing_changes_nothing() {
-    let mut e = event(r#"{"Host": "moe", "n": 1}"#);
-    assert_eq!(e.set("Host", "moe"), Some(json!("moe")));
+    let mut e = event(r#"{"Host": "moe", "n": 1, "list": [1, 2], "s": "caf\u00e9"}"#);
+    e.set("Host", "moe");
+    e.set("n", 1);
+    e.set("list", json!([1, 2]));
+    e.set("s", "café");
     assert_eq!(e.remove("absent"), None);
     assert!(!e.is_modified());
+    assert!(e.object.get().is_none(), "judged without parsing the event");
     e.set("n", 1.5);
+    assert!(e.is_modified());
+}
+
+#[test]
+fn edits_that_cancel_out_leave_the_event_unmodified() {
+    let mut e = event(r#"{"Host": "user1.comcast.com", "n": 1}"#);
+    e.set("Host", "moe");
+    e.set("Host", "user1.comcast.com");
+    e.set("new", true);
+    e.remove("new");
+    assert!(!e.is_modified());
+    assert_eq!(
+        &*e.to_json_bytes(),
+        br#"{"Host": "user1.comcast.com", "n": 1}"#
+    );
+}
+
+#[test]
+fn remove_returns_the_value_lazily_and_sees_earlier_edits() {
+    let mut e = event(r#"{"a": {"x": [1, "two"]}, "b": "\u00e9"}"#);
+    assert_eq!(e.remove("a"), Some(json!({"x": [1, "two"]})));
+    assert_eq!(e.remove("a"), None);
+    assert_eq!(e.remove("b"), Some(json!("é")));
+    e.set("c", 3);
+    assert_eq!(e.remove("c"), Some(json!(3)));
+    assert!(e.object.get().is_none(), "remove parsed the event");
+    assert_eq!(&*e.to_json_bytes(), b"{}");
+}
+
+#[test]
+fn a_key_removed_then_set_again_moves_to_the_end() {
+    let mut e = event(r#"{"a": 1, "b": 2}"#);
+    e.remove("a");
+    e.set("a", 1);
+    assert!(!e.is_modified(), "every key has its value");
+    e.set("b", 3);
+    assert_eq!(&*e.to_json_bytes(), br#"{"b":3,"a":1}"#);
+}
+
+#[test]
+fn reads_after_a_parse_see_edits_made_before_it() {
+    let mut e = event(r#"{"a": 1, "b": 2}"#);
+    e.set("b", "two");
+    e.remove("a");
+    e.set("c", json!({"d": null}));
+    assert_eq!(e.get("c"), Some(&json!({"d": null})));
+    assert!(e.object.get().is_some());
+    assert_eq!(e.str("b"), Some("two"));
+    assert_eq!(e.get("a"), None);
+    assert!(e.is_modified());
+    e.set("a", 1);
+    assert_eq!(&*e.to_json_bytes(), br#"{"b":"two","c":{"d":null},"a":1}"#);
+}
+
+#[test]
+fn an_escaped_edit_is_read_unescaped() {
+    let mut e = event(r#"{"a": 1}"#);
+    e.set("q", "say \"hi\"\n");
+    assert_eq!(e.str("q"), Some("say \"hi\"\n"));
+    assert_eq!(e.get_as::<String>("q").as_deref(), Some("say \"hi\"\n"));
+    e.set("n", 5);
+    assert_eq!(e.str("n"), None, "not a string");
+    assert_eq!(e.get_as::<u8>("n"), Some(5));
+}
+
+#[test]
+fn a_value_too_deep_to_reparse_goes_through_the_parsed_map() {
+    let mut deep = json!(1);
+    for _ in 0..150 {
+        deep = json!([deep]);
+    }
+    let mut e = event(r#"{"a": 1}"#);
+    e.set("deep", deep.clone());
+    assert!(e.object.get().is_some());
+    assert_eq!(e.get("deep"), Some(&deep));
     assert!(e.is_modified());
 }
 

@@ -1,7 +1,7 @@
 //! A plugin that misbehaves on request, for the host's isolation tests:
 //! each event's `event_type` picks the misdeed (`loop`, `grow`, `panic`,
-//! `garbage`, `array`, `huge`, `clock`, `wrong_count`); any other event is
-//! kept.
+//! `garbage`, `array`, `huge`, `clock`, `sleep`, `spin_clock`,
+//! `wrong_count`); any other event is kept.
 //!
 //! It implements the raw bindings' `Guest` itself, without the SDK's macros
 //! or runner, which also proves plugins can use the raw contract.
@@ -9,7 +9,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::hint::black_box;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sluice_sdk::bindings::sluice::plugin::types::Outcome;
 use sluice_sdk::bindings::{Batch, Guest, Info, Output};
@@ -48,6 +48,8 @@ impl Guest for Hostile {
                 Some("array") => replace(&mut output, |data| data.extend(b"[1,2,3]")),
                 Some("huge") => replace(&mut output, write_huge_object),
                 Some("clock") => replace(&mut output, |data| write_sandbox_report(event, data)),
+                Some("sleep") => oversleep(),
+                Some("spin_clock") => wait_for_the_clock(),
                 Some("wrong_count") => {
                     return Output {
                         outcomes: Vec::new(),
@@ -73,6 +75,23 @@ fn spin() -> Outcome {
     loop {
         turns = black_box(turns.wrapping_add(1));
     }
+}
+
+/// Sleeps an hour, then keeps the event. Under sluice waiting takes no
+/// time (time does not pass inside a batch), so this returns at once: a
+/// plugin cannot stall a pipeline by sleeping.
+fn oversleep() -> Outcome {
+    std::thread::sleep(Duration::from_secs(3600));
+    Outcome::Keep
+}
+
+/// Spins until the monotonic clock has moved on by a second, then keeps the
+/// event. Under sluice the clocks stand still at the batch's event time, so
+/// this never returns: only the CPU deadline ends it, as with `loop`.
+fn wait_for_the_clock() -> Outcome {
+    let start = Instant::now();
+    while black_box(start.elapsed()) < Duration::from_secs(1) {}
+    Outcome::Keep
 }
 
 /// Allocates and touches 1 MiB chunks, keeping them all, until the memory cap
@@ -207,6 +226,14 @@ mod tests {
             assert!(report[key].is_u64(), "{key}: {report:?}");
         }
         assert!(report["file_error"].is_string());
+    }
+
+    #[test]
+    fn other_event_types_are_kept() {
+        // `sleep` and `spin_clock` are not run here: natively they really
+        // wait (an hour, a second); only the host's frozen clocks change that.
+        let output = process(&["purchase_sword", "Sleep", "spin", "clock_spin"]);
+        assert!(output.outcomes.iter().all(|o| matches!(o, Outcome::Keep)));
     }
 
     #[test]

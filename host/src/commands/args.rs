@@ -1,0 +1,78 @@
+//! Flags several commands share, each also readable from an environment
+//! variable so containers can be configured without a file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::config::Config;
+
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// The configuration file (TOML); without it every default applies.
+    #[arg(long, short, env = "SLUICE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Kafka bootstrap servers, overriding the config file.
+    #[arg(long, env = "SLUICE_BROKERS")]
+    pub brokers: Option<String>,
+    /// The lake (`./lake`, `file:///abs/path` or `hdfs://namenode:8020/lake`), overriding the config file.
+    #[arg(long, env = "SLUICE_LAKE")]
+    pub lake: Option<String>,
+    /// Where plugins named in the config are found, overriding the config file.
+    #[arg(long, env = "SLUICE_PLUGIN_DIR")]
+    pub plugin_dir: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    pub fn load(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        if let Some(brokers) = &self.brokers {
+            config.source.brokers = brokers.clone();
+        }
+        if let Some(lake) = &self.lake {
+            config.lake.url = lake.clone();
+        }
+        if let Some(dir) = &self.plugin_dir {
+            config.plugin_dir = dir.clone();
+        }
+        config.check()?;
+        Ok(config)
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BrokerArgs {
+    /// Where the embedded broker listens.
+    #[arg(long, env = "SLUICE_BROKER_LISTEN", default_value = "127.0.0.1:9092")]
+    pub broker_listen: SocketAddr,
+    /// The data directory: the broker's SQLite log lives in it.
+    #[arg(long, env = "SLUICE_DATA", default_value = "./data")]
+    pub data: PathBuf,
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("Stopping: flushing files and committing offsets.");
+}

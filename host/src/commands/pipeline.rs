@@ -1,0 +1,43 @@
+//! `sluice pipeline`: consume Kafka, run the configured pipelines, write the
+//! lake. Connects to a broker (default 127.0.0.1:9092); never starts one.
+//! Several processes with the same group split the partitions.
+
+use std::net::SocketAddr;
+
+use clap::Args;
+
+use super::args::{ConfigArgs, shutdown_signal};
+use crate::http::{AppState, router, serve};
+use crate::pipeline::start_pipelines;
+
+#[derive(Debug, Args)]
+pub struct PipelineCommand {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Where `/metrics` is served (port 0 picks a free one).
+    #[arg(long, env = "SLUICE_METRICS_LISTEN", default_value = "127.0.0.1:5001")]
+    metrics_listen: SocketAddr,
+}
+
+impl PipelineCommand {
+    pub fn run(self) -> anyhow::Result<()> {
+        let config = self.config.load()?;
+        let runtime = super::runtime()?;
+        let handle = runtime.handle().clone();
+        runtime.block_on(async {
+            let running = start_pipelines(&config, handle).await?;
+            let listener = tokio::net::TcpListener::bind(self.metrics_listen).await?;
+            println!(
+                "sluice pipeline: {} pipelines from {} into {}; metrics on http://{}/metrics",
+                config.pipelines.len(),
+                config.source.brokers,
+                config.lake.url,
+                listener.local_addr()?
+            );
+            let http = tokio::spawn(serve(listener, router(AppState::new()), shutdown_signal()));
+            let _ = http.await;
+            tokio::task::spawn_blocking(move || running.stop()).await??;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,110 @@
+//! `sluice serve`: everything in one process — the embedded broker (unless
+//! `--brokers` names one), the pipelines over a local lake, and the HTTP
+//! port. The README's main command.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::args::{BrokerArgs, ConfigArgs, shutdown_signal};
+use crate::broker::{BrokerConfig, TopicSpec};
+use crate::config::Config;
+use crate::http::{AppState, router, serve};
+use crate::pipeline::start_pipelines;
+
+/// The plugins workspace of the checkout this binary was built from.
+const CHECKOUT_PLUGINS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins");
+
+#[derive(Debug, Args)]
+pub struct ServeCommand {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(flatten)]
+    broker: BrokerArgs,
+    /// The HTTP port: game API, /events, /query, /metrics.
+    #[arg(long, env = "SLUICE_LISTEN", default_value = "127.0.0.1:5000")]
+    listen: SocketAddr,
+}
+
+impl ServeCommand {
+    pub fn run(self) -> anyhow::Result<()> {
+        let mut config = self.config.load()?;
+        let runtime = super::runtime()?;
+        let handle = runtime.handle().clone();
+        runtime.block_on(async {
+            let broker = if self.config.brokers.is_none() {
+                let broker = crate::broker::start(
+                    BrokerConfig::new(&self.broker.data)
+                        .with_listen(self.broker.broker_listen)
+                        .with_topics(vec![TopicSpec::new(
+                            crate::broker::DEFAULT_TOPIC,
+                            crate::broker::DEFAULT_TOPIC_PARTITIONS,
+                        )]),
+                )
+                .await?;
+                config.source.brokers = broker.bootstrap_servers();
+                println!(
+                    "broker    {} (log: {})",
+                    broker.bootstrap_servers(),
+                    broker.db_path().display()
+                );
+                Some(broker)
+            } else {
+                println!("broker    {} (external)", config.source.brokers);
+                None
+            };
+            ensure_example_plugins(&config)?;
+            let running = start_pipelines(&config, handle).await?;
+            let listener = tokio::net::TcpListener::bind(self.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}; pass --listen", self.listen))?;
+            println!("lake      {}", config.lake.url);
+            println!("plugins   {}", config.plugin_dir.display());
+            println!("http      http://{}/metrics", listener.local_addr()?);
+            serve(listener, router(AppState::new()), shutdown_signal()).await?;
+            tokio::task::spawn_blocking(move || running.stop()).await??;
+            if let Some(broker) = broker {
+                broker.shutdown().await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The default pipelines use the example plugins: build them from this
+/// checkout into the plugin folder the first time.
+fn ensure_example_plugins(config: &Config) -> anyhow::Result<()> {
+    let missing: Vec<_> = config
+        .pipelines
+        .iter()
+        .flat_map(|p| p.plugins.iter())
+        .filter(|name| !config.plugin_path(name).exists())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let checkout = Path::new(CHECKOUT_PLUGINS);
+    if !checkout.join("Cargo.toml").exists() {
+        anyhow::bail!(
+            "plugins {missing:?} are not in `{}`; build them with `sluice plugin build --out {}`",
+            config.plugin_dir.display(),
+            config.plugin_dir.display()
+        );
+    }
+    println!(
+        "building the example plugins into {} (first run only)...",
+        config.plugin_dir.display()
+    );
+    std::fs::create_dir_all(&config.plugin_dir)
+        .with_context(|| format!("cannot create `{}`", config.plugin_dir.display()))?;
+    for wasm in super::plugin::build_plugins(checkout)? {
+        let dest = config
+            .plugin_dir
+            .join(wasm.file_name().expect("a built file has a name"));
+        std::fs::copy(&wasm, &dest)
+            .with_context(|| format!("cannot copy to `{}`", dest.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! What can go wrong in the lake, each error naming the path, URL or value
+//! at fault, and saying whether retrying can help ([`Transient`]).
+
+use super::retry::{Transient, is_transient_io_error, is_transient_store_error};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    #[error(
+        "invalid lake URL `{url}`: {reason}; use a directory (`./lake`, `file:///abs/path`) or `hdfs://namenode:8020/path`"
+    )]
+    InvalidUrl { url: String, reason: String },
+    #[error(
+        "lake directory `{path}` is not writable: {source}; create it or fix its permissions, or point the lake elsewhere"
+    )]
+    NotWritable {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot reach HDFS at `{url}`: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("failed to {op} `{path}`: {source}")]
+    Storage {
+        op: &'static str,
+        path: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("invalid {what} `{name}`: {reason}")]
+    InvalidName {
+        what: &'static str,
+        name: String,
+        reason: &'static str,
+    },
+    #[error("rows for `{dir}` are unusable: {reason}")]
+    InvalidRows { dir: String, reason: String },
+    #[error(
+        "offsets of {topic}-{partition} go backwards in `{dir}`: {offset} after {previous}; files must cover increasing offsets"
+    )]
+    OffsetsBackwards {
+        dir: String,
+        topic: String,
+        partition: i32,
+        previous: i64,
+        offset: i64,
+    },
+    #[error("cannot encode Parquet for `{dir}`: {source}")]
+    Encode {
+        dir: String,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+}
+
+impl Transient for LakeError {
+    fn is_transient(&self) -> bool {
+        match self {
+            LakeError::Connect { source, .. } | LakeError::Storage { source, .. } => {
+                is_transient_store_error(source)
+            }
+            LakeError::NotWritable { source, .. } => is_transient_io_error(source),
+            LakeError::InvalidUrl { .. }
+            | LakeError::InvalidName { .. }
+            | LakeError::InvalidRows { .. }
+            | LakeError::OffsetsBackwards { .. }
+            | LakeError::Encode { .. } => false,
+        }
+    }
+}

@@ -1,0 +1,751 @@
+//! The storage contract, run against local disk in a temporary directory,
+//! and against HDFS when `SLUICE_TEST_HDFS=hdfs://namenode:8020/path` is set.
+
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, TimeUnit};
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::{ObjectStoreExt, PutPayload};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+
+use super::*;
+use crate::schema::Schema;
+use crate::table::{DeadLetter, DecodeLimits, Event, TableDecoder, dead_letter_batch};
+
+const SCHEMA: &str = "accept string, host string, user_agent string, event_type string, \
+     username string, item_type string, item_quality string, inventory array<string>, \
+     user_info struct<session_datetime:string, inventory:array<string>>";
+
+const EVENT: &str = r#"{"username": "user1", "event_type": "buy_item", "Accept": "*/*", "User-Agent": "ApacheBench/2.3", "item_type": "shield", "Host": "user1.comcast.com", "inventory": ["sword", "potion"], "item_quality": "common", "user_info": {"session_datetime": "2018-08-13 02:16:20", "inventory": []}}"#;
+
+/// 2018-08-13T02:16:20Z.
+const T0: i64 = 1_534_126_580_000;
+const DAY_MS: i64 = 86_400_000;
+const TOPIC: &str = "events";
+
+struct Batch {
+    batch: RecordBatch,
+    partitions: Vec<i32>,
+    offsets: Vec<i64>,
+}
+
+impl Batch {
+    fn rows(&self) -> Rows<'_> {
+        Rows {
+            topic: TOPIC,
+            batch: &self.batch,
+            partitions: &self.partitions,
+            offsets: &self.offsets,
+        }
+    }
+}
+
+/// Reference events at (partition, offset, timestamp in ms).
+fn events(at: &[(i32, i64, i64)]) -> Batch {
+    let schema = Schema::parse(SCHEMA).unwrap();
+    let mut decoder = TableDecoder::new("events_buy", &schema, DecodeLimits::default()).unwrap();
+    let events: Vec<Event<'_>> = at
+        .iter()
+        .map(|&(partition, offset, timestamp_ms)| Event {
+            json: EVENT.as_bytes(),
+            timestamp_ms,
+            partition,
+            offset,
+        })
+        .collect();
+    let decoded = decoder.decode(&events).unwrap();
+    assert!(decoded.rejected.is_empty());
+    Batch {
+        batch: decoded.batch,
+        partitions: decoded.partitions,
+        offsets: decoded.offsets,
+    }
+}
+
+/// Events of one partition on 2018-08-13.
+fn run(partition: i32, offsets: std::ops::Range<i64>) -> Batch {
+    let at: Vec<_> = offsets.map(|o| (partition, o, T0 + o)).collect();
+    events(&at)
+}
+
+fn table() -> TableDir {
+    TableDir::table("events_buy").unwrap()
+}
+
+fn no_metadata() -> Vec<(String, String)> {
+    Vec::new()
+}
+
+/// Every file under a table, hidden ones too, as `date=…/name`, sorted.
+async fn all_names(lake: &Lake, dir: &TableDir) -> Vec<String> {
+    let prefix = lake.dir_path(dir);
+    let objects: Vec<_> = lake
+        .object_store()
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .unwrap();
+    let mut names: Vec<String> = objects
+        .iter()
+        .map(|o| {
+            o.location
+                .prefix_match(&prefix)
+                .unwrap()
+                .map(|p| p.as_ref().to_string())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+async fn put(lake: &Lake, dir: &TableDir, name: &str, bytes: &'static [u8]) {
+    let mut path = lake.dir_path(dir);
+    for part in name.split('/') {
+        path = path.join(part);
+    }
+    lake.object_store()
+        .put(&path, PutPayload::from_static(bytes))
+        .await
+        .unwrap();
+}
+
+/// Reads a file back: its rows, and its Parquet metadata.
+async fn read_back(
+    lake: &Lake,
+    file: &LakeFile,
+) -> (Vec<RecordBatch>, ParquetRecordBatchReaderBuilder<Bytes>) {
+    let bytes = lake.read(&file.path).await.unwrap();
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes.clone()).unwrap();
+    let batches = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .unwrap()
+        .build()
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    (batches, builder)
+}
+
+fn spans(durable: &[Durable]) -> Vec<(i32, i64, i64)> {
+    durable
+        .iter()
+        .map(|d| (d.partition, d.first_offset, d.last_offset))
+        .collect()
+}
+
+async fn writes_readable_nested_snappy_files(lake: Lake) {
+    let mut writer = LakeWriter::new(lake.clone(), RollPolicy::default());
+    let lineage = vec![(
+        "sluice.plugins".to_string(),
+        "game_events@1.2.0".to_string(),
+    )];
+    let durable = writer
+        .append(&table(), run(0, 0..100).rows(), &lineage)
+        .await
+        .unwrap();
+    assert!(durable.is_empty(), "nothing is due yet");
+    assert!(all_names(&lake, &table()).await.is_empty());
+
+    let durable = writer.flush_all().await.unwrap();
+    assert_eq!(spans(&durable), [(0, 0, 99)]);
+    assert_eq!(durable[0].rows, 100);
+    assert!(
+        durable[0]
+            .url
+            .ends_with("events_buy/date=2018-08-13/part-events-0-0-99.parquet"),
+        "{}",
+        durable[0].url
+    );
+    assert_eq!(
+        all_names(&lake, &table()).await,
+        ["date=2018-08-13/part-events-0-0-99.parquet"]
+    );
+
+    let files = lake.files(&table()).await.unwrap();
+    let (batches, builder) = read_back(&lake, &files[0]).await;
+    assert_eq!(
+        batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
+        100
+    );
+    let schema = builder.schema();
+    assert!(matches!(
+        schema.field_with_name("user_info").unwrap().data_type(),
+        DataType::Struct(fields) if fields.len() == 2
+    ));
+    assert!(matches!(
+        schema.field_with_name("inventory").unwrap().data_type(),
+        DataType::List(_)
+    ));
+    assert_eq!(
+        schema.field_with_name("timestamp").unwrap().data_type(),
+        &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+    );
+    let metadata = builder.metadata();
+    for column in metadata.row_group(0).columns() {
+        assert_eq!(column.compression(), Compression::SNAPPY);
+    }
+    // Nested all the way down in Parquet too: user_info.inventory.list.item.
+    let leaves: Vec<String> = metadata
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .map(|c| c.path().string())
+        .collect();
+    assert!(
+        leaves
+            .iter()
+            .any(|p| p.starts_with("user_info.inventory.list.")),
+        "{leaves:?}"
+    );
+    let kv = metadata.file_metadata().key_value_metadata().unwrap();
+    assert!(
+        kv.iter()
+            .any(|e| e.key == "sluice.plugins" && e.value.as_deref() == Some("game_events@1.2.0"))
+    );
+    let progress = lake.progress(&table()).await.unwrap();
+    assert_eq!(progress, Progress::from([((TOPIC.to_string(), 0), 99)]));
+}
+
+async fn rolls_by_rows_without_splitting_an_offset(lake: Lake) {
+    let policy = RollPolicy {
+        max_rows: 10,
+        ..RollPolicy::default()
+    };
+    let mut writer = LakeWriter::new(lake.clone(), policy);
+    let durable = writer
+        .append(&table(), run(0, 0..25).rows(), &no_metadata())
+        .await
+        .unwrap();
+    assert_eq!(spans(&durable), [(0, 0, 9), (0, 10, 19)]);
+    assert_eq!(writer.buffered_rows(), 5);
+    let durable = writer.flush_all().await.unwrap();
+    assert_eq!(spans(&durable), [(0, 20, 24)]);
+
+    // One event split into three rows stays in one file.
+    let policy = RollPolicy {
+        max_rows: 2,
+        ..RollPolicy::default()
+    };
+    let mut writer = LakeWriter::new(lake.clone(), policy);
+    let split = events(&[
+        (0, 30, T0),
+        (0, 30, T0),
+        (0, 30, T0),
+        (0, 31, T0),
+        (0, 31, T0),
+    ]);
+    let durable = writer
+        .append(&table(), split.rows(), &no_metadata())
+        .await
+        .unwrap();
+    assert_eq!(spans(&durable), [(0, 30, 30), (0, 31, 31)]);
+    assert_eq!(durable[0].rows, 3);
+    assert_eq!(
+        lake.progress(&table()).await.unwrap()[&(TOPIC.to_string(), 0)],
+        31
+    );
+}
+
+async fn rolls_by_age(lake: Lake) {
+    let policy = RollPolicy {
+        max_age: Duration::from_secs(10),
+        ..RollPolicy::default()
+    };
+    let mut writer = LakeWriter::new(lake.clone(), policy);
+    let before = Instant::now();
+    assert_eq!(writer.next_due(), None);
+    writer
+        .append(&table(), run(0, 0..5).rows(), &no_metadata())
+        .await
+        .unwrap();
+    let due = writer.next_due().unwrap();
+    assert!(
+        due >= before + Duration::from_secs(10) && due <= Instant::now() + Duration::from_secs(10)
+    );
+    assert!(writer.flush_due(Instant::now()).await.unwrap().is_empty());
+    let durable = writer
+        .flush_due(Instant::now() + Duration::from_secs(11))
+        .await
+        .unwrap();
+    assert_eq!(spans(&durable), [(0, 0, 4)]);
+    assert_eq!(writer.next_due(), None);
+}
+
+async fn rolls_by_bytes(lake: Lake) {
+    let policy = RollPolicy {
+        max_bytes: 1,
+        ..RollPolicy::default()
+    };
+    let mut writer = LakeWriter::new(lake.clone(), policy);
+    let first = writer
+        .append(&table(), run(0, 0..3).rows(), &no_metadata())
+        .await
+        .unwrap();
+    let second = writer
+        .append(&table(), run(0, 3..6).rows(), &no_metadata())
+        .await
+        .unwrap();
+    assert_eq!(spans(&first), [(0, 0, 2)]);
+    assert_eq!(spans(&second), [(0, 3, 5)]);
+}
+
+async fn splits_files_at_utc_midnight(lake: Lake) {
+    let mut writer = LakeWriter::new(lake.clone(), RollPolicy::default());
+    let midnight = (T0 / DAY_MS + 1) * DAY_MS;
+    // A late event (offset 2) comes back to the previous day.
+    let batch = events(&[
+        (0, 0, midnight - 2),
+        (0, 1, midnight - 1),
+        (0, 2, midnight),
+        (0, 3, midnight - 3),
+        (0, 4, midnight + 5),
+    ]);
+    let mut durable = writer
+        .append(&table(), batch.rows(), &no_metadata())
+        .await
+        .unwrap();
+    durable.extend(writer.flush_all().await.unwrap());
+    assert_eq!(
+        spans(&durable),
+        [(0, 0, 1), (0, 2, 2), (0, 3, 3), (0, 4, 4)]
+    );
+    assert_eq!(
+        all_names(&lake, &table()).await,
+        [
+            "date=2018-08-13/part-events-0-0-1.parquet",
+            "date=2018-08-13/part-events-0-3-3.parquet",
+            "date=2018-08-14/part-events-0-2-2.parquet",
+            "date=2018-08-14/part-events-0-4-4.parquet",
+        ]
+    );
+}
+
+async fn keeps_partitions_apart(lake: Lake) {
+    let mut writer = LakeWriter::new(lake.clone(), RollPolicy::default());
+    let batch = events(&[(0, 10, T0), (1, 7, T0), (0, 11, T0), (1, 8, T0), (2, 0, T0)]);
+    writer
+        .append(&table(), batch.rows(), &no_metadata())
+        .await
+        .unwrap();
+    let mut durable = writer.flush_all().await.unwrap();
+    durable.sort_by_key(|d| d.partition);
+    assert_eq!(spans(&durable), [(0, 10, 11), (1, 7, 8), (2, 0, 0)]);
+    let progress = lake.progress(&table()).await.unwrap();
+    assert_eq!(progress.len(), 3);
+    assert_eq!(progress[&(TOPIC.to_string(), 1)], 8);
+}
+
+async fn temporaries_are_hidden_and_cleaned(lake: Lake) {
+    // What a crash leaves: a temporary of ours, a store's staging file, and
+    // a temporary of another partition, which this writer leaves alone.
+    put(
+        &lake,
+        &table(),
+        "date=2018-08-13/_tmp-part-events-0-100-200.parquet",
+        b"junk",
+    )
+    .await;
+    put(
+        &lake,
+        &table(),
+        "date=2018-08-13/._tmp-part-events-0-300-400.parquet.tmp.1",
+        b"junk",
+    )
+    .await;
+    put(
+        &lake,
+        &table(),
+        "date=2018-08-12/_tmp-part-events-1-5-9.parquet",
+        b"junk",
+    )
+    .await;
+    assert!(lake.progress(&table()).await.unwrap().is_empty());
+    assert!(lake.files(&table()).await.unwrap().is_empty());
+
+    let mut writer = LakeWriter::new(lake.clone(), RollPolicy::default());
+    writer
+        .append(&table(), run(0, 0..3).rows(), &no_metadata())
+        .await
+        .unwrap();
+    writer.flush_all().await.unwrap();
+    assert_eq!(
+        all_names(&lake, &table()).await,
+        [
+            "date=2018-08-12/_tmp-part-events-1-5-9.parquet",
+            "date=2018-08-13/part-events-0-0-2.parquet",
+        ]
+    );
+    // Every visible name is a whole, readable file.
+    for file in lake.files(&table()).await.unwrap() {
+        let (batches, _) = read_back(&lake, &file).await;
+        assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 3);
+    }
+}
+
+async fn progress_survives_a_restart_exactly_once(lake: Lake) {
+    let mut writer = LakeWriter::new(lake.clone(), RollPolicy::default());
+    for range in [0..10, 10..20] {
+        writer
+            .append(&table(), run(0, range).rows(), &no_metadata())
+            .await
+            .unwrap();
+        writer.flush_all().await.unwrap();
+    }
+    writer
+        .append(&table(), run(1, 0..5).rows(), &no_metadata())
+        .await
+        .unwrap();
+    writer.flush_all().await.unwrap();
+    let progress = lake.progress(&table()).await.unwrap();
+    assert_eq!(
+        progress,
+        Progress::from([((TOPIC.to_string(), 0), 19), ((TOPIC.to_string(), 1), 4)])
+    );
+
+    // A restarted writer replaying from an older Kafka commit drops rows
+    // already in the lake.
+    drop(writer);
+    let mut writer = LakeWriter::new(lake.clone(), RollPolicy::default());
+    writer
+        .append(&table(), run(0, 15..25).rows(), &no_metadata())
+        .await
+        .unwrap();
+    let durable = writer.flush_all().await.unwrap();
+    assert_eq!(spans(&durable), [(0, 20, 24)]);
+    let mut rows = 0;
+    for file in lake.files(&table()).await.unwrap() {
+        if file.name.partition == 0 {
+            rows += read_back(&lake, &file)
+                .await
+                .0
+                .iter()
+                .map(RecordBatch::num_rows)
+                .sum::<usize>();
+        }
+    }
+    assert_eq!(rows, 25, "every offset 0..25 exactly once");
+}
+
+async fn malformed_names_are_skipped(lake: Lake) {
+    put(&lake, &table(), "date=2018-08-13/notes.txt", b"hello").await;
+    put(
+        &lake,
+        &table(),
+        "date=2018-08-13/part-events-x.parquet",
+        b"junk",
+    )
+    .await;
+    put(
+        &lake,
+        &table(),
+        "date=2018-08-13/part-events-0-4-7.parquet",
+        b"pretend",
+    )
+    .await;
+    let progress = lake.progress(&table()).await.unwrap();
+    assert_eq!(progress, Progress::from([((TOPIC.to_string(), 0), 7)]));
+}
+
+async fn offsets_going_backwards_are_refused_and_replays_dropped(lake: Lake) {
+    let mut writer = LakeWriter::new(lake.clone(), RollPolicy::default());
+    writer
+        .append(&table(), run(0, 10..20).rows(), &no_metadata())
+        .await
+        .unwrap();
+    let mixed = events(&[(1, 0, T0), (0, 25, T0), (0, 23, T0)]);
+    let err = writer
+        .append(&table(), mixed.rows(), &no_metadata())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("offsets of events-0 go backwards in `events_buy`: 23 after 25"),
+        "{err}"
+    );
+    assert!(!err.is_transient());
+    // Nothing of the refused call was appended, not even partition 1.
+    assert_eq!(writer.buffered_rows(), 10);
+
+    // A replay of buffered offsets (the caller retrying) is dropped.
+    writer
+        .append(&table(), run(0, 15..22).rows(), &no_metadata())
+        .await
+        .unwrap();
+    assert_eq!(writer.buffered_rows(), 12);
+    let durable = writer.flush_all().await.unwrap();
+    assert_eq!(spans(&durable), [(0, 10, 21)]);
+}
+
+async fn metadata_or_schema_change_starts_a_new_file(lake: Lake) {
+    let mut writer = LakeWriter::new(lake.clone(), RollPolicy::default());
+    let v1 = vec![("sluice.plugins".to_string(), "v1".to_string())];
+    let v2 = vec![("sluice.plugins".to_string(), "v2".to_string())];
+    let first = writer
+        .append(&table(), run(0, 0..3).rows(), &v1)
+        .await
+        .unwrap();
+    let second = writer
+        .append(&table(), run(0, 3..6).rows(), &v2)
+        .await
+        .unwrap();
+    assert!(first.is_empty());
+    assert_eq!(spans(&second), [(0, 0, 2)]);
+    let narrower = {
+        let b = run(0, 6..8);
+        Batch {
+            batch: b.batch.project(&[0, 1, 2]).unwrap(),
+            ..b
+        }
+    };
+    let third = writer.append(&table(), narrower.rows(), &v2).await.unwrap();
+    assert_eq!(spans(&third), [(0, 3, 5)]);
+    let last = writer.flush_all().await.unwrap();
+    assert_eq!(spans(&last), [(0, 6, 7)]);
+    let mut files = lake.files(&table()).await.unwrap();
+    files.sort_by_key(|f| f.name.first_offset);
+    let (_, builder) = read_back(&lake, &files[1]).await;
+    let kv = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .unwrap()
+        .clone();
+    assert!(kv.iter().any(|e| e.value.as_deref() == Some("v2")));
+    let (_, builder) = read_back(&lake, &files[2]).await;
+    assert_eq!(builder.schema().fields().len(), 3);
+}
+
+async fn dead_letters_have_their_own_directory(lake: Lake) {
+    let dir = TableDir::dead_letters("game_events").unwrap();
+    let letter = |offset: i64| DeadLetter {
+        raw_event: "not json".into(),
+        table: Some("events_buy".into()),
+        plugin: Some("is_purchase".into()),
+        plugin_version: Some("1.0.0".into()),
+        reason: "the event is not JSON".into(),
+        topic: TOPIC.into(),
+        partition: 2,
+        offset,
+        timestamp_ms: T0,
+    };
+    let letters = [letter(5), letter(6)];
+    let batch = dead_letter_batch(&letters).unwrap();
+    let partitions: Vec<i32> = letters.iter().map(|l| l.partition).collect();
+    let offsets: Vec<i64> = letters.iter().map(|l| l.offset).collect();
+    let rows = Rows {
+        topic: TOPIC,
+        batch: &batch,
+        partitions: &partitions,
+        offsets: &offsets,
+    };
+    let mut writer = LakeWriter::new(lake.clone(), RollPolicy::default());
+    writer.append(&dir, rows, &no_metadata()).await.unwrap();
+    let durable = writer.flush_all().await.unwrap();
+    assert!(
+        durable[0].url.ends_with(
+            "_dead_letters/pipeline=game_events/date=2018-08-13/part-events-2-5-6.parquet"
+        ),
+        "{}",
+        durable[0].url
+    );
+    assert_eq!(
+        lake.progress(&dir).await.unwrap(),
+        Progress::from([((TOPIC.to_string(), 2), 6)])
+    );
+    // The dead letters are not part of any table.
+    assert!(lake.progress(&table()).await.unwrap().is_empty());
+}
+
+async fn a_failed_publish_loses_nothing(lake: Lake) {
+    let lake = lake.with_retry(Retry::never());
+    // A file where the date directory should be makes every write fail.
+    put(&lake, &table(), "date=2018-08-13", b"in the way").await;
+    let mut writer = LakeWriter::new(lake.clone(), RollPolicy::default());
+    writer
+        .append(&table(), run(0, 0..4).rows(), &no_metadata())
+        .await
+        .unwrap();
+    let err = writer.flush_all().await.unwrap_err();
+    assert!(
+        err.to_string().contains("events_buy/date=2018-08-13"),
+        "{err}"
+    );
+    assert_eq!(writer.buffered_rows(), 4);
+    writer
+        .append(&table(), run(0, 4..6).rows(), &no_metadata())
+        .await
+        .unwrap_err();
+
+    // Out of the way: the sealed file goes first, then the newer rows.
+    let mut blocker = lake.dir_path(&table());
+    blocker = blocker.join("date=2018-08-13");
+    lake.object_store().delete(&blocker).await.unwrap();
+    let mut durable = writer.flush_all().await.unwrap();
+    durable.extend(writer.flush_all().await.unwrap());
+    assert_eq!(spans(&durable), [(0, 0, 3), (0, 4, 5)]);
+    assert_eq!(writer.buffered_rows(), 0);
+}
+
+macro_rules! storage_contract {
+    ($($name:ident),* $(,)?) => {
+        mod local {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let lake = super::Lake::open(dir.path().to_str().unwrap()).await.unwrap();
+                    super::$name(lake).await;
+                }
+            )*
+        }
+
+        #[tokio::test]
+        async fn storage_contract_on_hdfs() {
+            let Ok(base) = std::env::var("SLUICE_TEST_HDFS") else {
+                println!("skipped: set SLUICE_TEST_HDFS=hdfs://namenode:8020/path to run the storage contract on HDFS");
+                return;
+            };
+            let run = format!(
+                "{}/sluice-test-{}-{}",
+                base.trim_end_matches('/'),
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis()
+            );
+            $(
+                let lake = Lake::open(&format!("{run}/{}", stringify!($name))).await.unwrap();
+                println!("HDFS: {}", stringify!($name));
+                $name(lake).await;
+            )*
+        }
+    };
+}
+
+storage_contract!(
+    writes_readable_nested_snappy_files,
+    rolls_by_rows_without_splitting_an_offset,
+    rolls_by_age,
+    rolls_by_bytes,
+    splits_files_at_utc_midnight,
+    keeps_partitions_apart,
+    temporaries_are_hidden_and_cleaned,
+    progress_survives_a_restart_exactly_once,
+    malformed_names_are_skipped,
+    offsets_going_backwards_are_refused_and_replays_dropped,
+    metadata_or_schema_change_starts_a_new_file,
+    dead_letters_have_their_own_directory,
+    a_failed_publish_loses_nothing,
+);
+
+#[tokio::test]
+async fn a_lake_that_cannot_be_written_fails_at_open_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let lake = file.join("lake");
+    let err = Lake::open(lake.to_str().unwrap()).await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "lake directory `{}` is not writable",
+            lake.display()
+        )),
+        "{message}"
+    );
+    assert!(!err.is_transient());
+}
+
+#[tokio::test]
+async fn lake_urls_pick_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}/lake", dir.path().display());
+    let lake = Lake::open(&url).await.unwrap();
+    assert_eq!(lake.url(), url);
+    assert_eq!(lake.object_store_url(), "file://");
+    assert_eq!(
+        lake.table_url(&TableDir::table("events_buy").unwrap()),
+        format!("{url}/events_buy")
+    );
+    assert!(dir.path().join("lake").is_dir());
+
+    for bad in ["s3://bucket/lake", "file://relative", ""] {
+        let err = Lake::open(bad).await.unwrap_err();
+        assert!(matches!(err, LakeError::InvalidUrl { .. }), "{bad}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn unreachable_hdfs_is_a_transient_error() {
+    // Nothing listens on port 1.
+    let err = Lake::open("hdfs://127.0.0.1:1/lake").await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert!(err.to_string().contains("hdfs://127.0.0.1:1/lake"), "{err}");
+}
+
+#[derive(Debug)]
+struct Flaky(bool);
+
+impl std::fmt::Display for Flaky {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "flaky (transient: {})", self.0)
+    }
+}
+
+impl Transient for Flaky {
+    fn is_transient(&self) -> bool {
+        self.0
+    }
+}
+
+#[tokio::test]
+async fn retry_repeats_transient_failures_only() {
+    let retry = Retry {
+        first_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(4),
+        give_up_after: Some(Duration::from_secs(5)),
+    };
+    let mut calls = 0;
+    let value = retry
+        .run("test", || {
+            calls += 1;
+            let result = if calls < 4 {
+                Err(Flaky(true))
+            } else {
+                Ok(calls)
+            };
+            async move { result }
+        })
+        .await
+        .unwrap();
+    assert_eq!(value, 4);
+
+    let mut calls = 0;
+    let err = retry
+        .run("test", || {
+            calls += 1;
+            async { Err::<(), _>(Flaky(false)) }
+        })
+        .await
+        .unwrap_err();
+    assert!(!err.0);
+    assert_eq!(calls, 1);
+
+    let brief = Retry {
+        give_up_after: Some(Duration::from_millis(20)),
+        ..retry
+    };
+    let started = Instant::now();
+    let err = brief
+        .run("test", || async { Err::<(), _>(Flaky(true)) })
+        .await
+        .unwrap_err();
+    assert!(err.0);
+    assert!(started.elapsed() < Duration::from_secs(1));
+}

@@ -1,0 +1,572 @@
+//! The lake writer: buffers rows per (table, topic, partition) as Parquet
+//! in memory and puts finished files in place, exactly once.
+//!
+//! Rows enter through [`LakeWriter::append`] as Arrow batches with the Kafka
+//! partition and offset of each row. They are encoded into an open file per
+//! (table, topic, partition) straight away (compressed, so a buffer costs
+//! about what its file will). A file is sealed when it reaches
+//! [`RollPolicy::max_rows`] or [`RollPolicy::max_bytes`], when it is
+//! [`RollPolicy::max_age`] old, when the next row belongs to another UTC
+//! day, or when the schema or metadata of the rows changes. Sealed files are
+//! published in the order they were sealed; what leaves is a [`Durable`] for
+//! each file in place, saying up to which offset the caller may commit.
+//!
+//! Exactly once rests on three rules kept here:
+//! - a file holds one topic-partition and a contiguous offset range, and a
+//!   file boundary never splits rows of the same offset (one event a plugin
+//!   split into several rows), so "offset ≤ last offset in the lake" means
+//!   "already written" for every row;
+//! - files of one (table, topic, partition) are renamed into place strictly
+//!   in offset order, and a file that fails to publish blocks the ones after
+//!   it until it succeeds;
+//! - a row at or below the last offset already taken for its partition (in
+//!   the lake, read when the partition is first seen, or buffered since) is
+//!   dropped as a replay. So `append` may be retried after an error, and a
+//!   restarted pipeline may replay from an older Kafka commit.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+use arrow::compute::take_record_batch;
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMicrosecondType};
+use bytes::Bytes;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use super::LakeError;
+use super::layout::{PartName, TableDir, check_topic, date_dir, day_of};
+use super::store::{Lake, progress_of};
+
+/// When an open file is sealed and published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollPolicy {
+    /// Rows per file, at most (a run of rows with one offset may overshoot).
+    pub max_rows: usize,
+    /// Approximate compressed bytes per file. Open files are held in memory,
+    /// so this times the number of (table, partition) pairs bounds memory.
+    pub max_bytes: usize,
+    /// The longest a row waits in memory before its file is published: a
+    /// quiet table is still queryable within this.
+    pub max_age: Duration,
+}
+
+impl Default for RollPolicy {
+    fn default() -> Self {
+        RollPolicy {
+            max_rows: 1_000_000,
+            max_bytes: 128 * 1024 * 1024,
+            max_age: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Rows bound for one table from one Kafka topic, with where each came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Rows<'a> {
+    pub topic: &'a str,
+    /// Must have a `timestamp` column, `Timestamp(Microsecond, _)` in UTC:
+    /// the `date=` directory comes from it.
+    pub batch: &'a RecordBatch,
+    /// The Kafka partition of each row.
+    pub partitions: &'a [i32],
+    /// The Kafka offset of each row; non-decreasing within a partition.
+    /// All rows of one offset (an event a plugin split) come in one call:
+    /// a later call's rows at that offset are taken for a replay.
+    pub offsets: &'a [i64],
+}
+
+/// A file now in place: its rows survive a crash, and the caller may commit
+/// `last_offset + 1` for the partition once every table reading it is past.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Durable {
+    pub dir: TableDir,
+    pub topic: String,
+    pub partition: i32,
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub rows: usize,
+    /// The file's URL.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    dir: TableDir,
+    topic: String,
+    partition: i32,
+}
+
+/// A file being filled.
+struct OpenFile {
+    writer: ArrowWriter<Vec<u8>>,
+    schema: SchemaRef,
+    metadata: Vec<(String, String)>,
+    day: i64,
+    first_offset: i64,
+    last_offset: i64,
+    rows: usize,
+    opened: Instant,
+}
+
+/// A finished file waiting to be put in place.
+struct SealedFile {
+    key: Key,
+    day: i64,
+    name: PartName,
+    rows: usize,
+    bytes: Bytes,
+}
+
+/// Writes rows into the lake's Parquet files, exactly once. One per
+/// pipeline; methods take `&mut self`, and encoding happens on the calling
+/// task, so give it a task (or runtime) of its own if it must not delay
+/// others.
+pub struct LakeWriter {
+    lake: Lake,
+    policy: RollPolicy,
+    open: HashMap<Key, OpenFile>,
+    sealed: VecDeque<SealedFile>,
+    /// Files published since the caller last heard: kept across an error.
+    unreported: Vec<Durable>,
+    /// Per key seen so far: the last offset taken, in the lake or buffered.
+    taken: HashMap<Key, Option<i64>>,
+}
+
+impl std::fmt::Debug for LakeWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LakeWriter")
+            .field("lake", &self.lake)
+            .field("policy", &self.policy)
+            .field("open_files", &self.open.len())
+            .field("sealed_files", &self.sealed.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LakeWriter {
+    pub fn new(lake: Lake, policy: RollPolicy) -> LakeWriter {
+        LakeWriter {
+            lake,
+            policy,
+            open: HashMap::new(),
+            sealed: VecDeque::new(),
+            unreported: Vec::new(),
+            taken: HashMap::new(),
+        }
+    }
+
+    pub fn lake(&self) -> &Lake {
+        &self.lake
+    }
+
+    /// Appends rows to their open files and publishes every file that is
+    /// due. `metadata` is written into the footer of the file the rows go
+    /// to; rows with other metadata than the open file's start a new file,
+    /// so each file's metadata (plugin versions, say) is exact.
+    ///
+    /// Returns the files now in place. If the rows are at fault, nothing of
+    /// this call is appended. If publishing failed, the rows are kept and
+    /// publishing resumes on the next call; retrying this call is harmless,
+    /// its rows are then dropped as replays.
+    pub async fn append(
+        &mut self,
+        dir: &TableDir,
+        rows: Rows<'_>,
+        metadata: &[(String, String)],
+    ) -> Result<Vec<Durable>, LakeError> {
+        let batch = rows.batch;
+        let invalid = |reason: String| LakeError::InvalidRows {
+            dir: dir.to_string(),
+            reason,
+        };
+        check_topic(rows.topic)?;
+        if rows.partitions.len() != batch.num_rows() || rows.offsets.len() != batch.num_rows() {
+            return Err(invalid(format!(
+                "{} rows, {} partitions and {} offsets",
+                batch.num_rows(),
+                rows.partitions.len(),
+                rows.offsets.len()
+            )));
+        }
+        let days = days_of(batch).map_err(invalid)?;
+
+        // Group rows by partition, keeping their order.
+        let mut groups: Vec<(i32, Vec<u32>)> = Vec::new();
+        for (row, &partition) in rows.partitions.iter().enumerate() {
+            let row = u32::try_from(row).map_err(|_| invalid("too many rows".into()))?;
+            match groups.iter_mut().find(|(p, _)| *p == partition) {
+                Some((_, indices)) => indices.push(row),
+                None => groups.push((partition, vec![row])),
+            }
+        }
+
+        // Check everything before changing anything.
+        let mut plans = Vec::with_capacity(groups.len());
+        for (partition, indices) in groups {
+            let key = Key {
+                dir: dir.clone(),
+                topic: rows.topic.to_string(),
+                partition,
+            };
+            let taken = self.first_sight(&key).await?;
+            let mut previous: Option<i64> = None;
+            let mut keep = Vec::with_capacity(indices.len());
+            for &row in &indices {
+                let offset = rows.offsets[row as usize];
+                if let Some(previous) = previous.filter(|&p| offset < p) {
+                    return Err(LakeError::OffsetsBackwards {
+                        dir: dir.to_string(),
+                        topic: rows.topic.to_string(),
+                        partition,
+                        previous,
+                        offset,
+                    });
+                }
+                previous = Some(offset);
+                if taken.is_none_or(|t| offset > t) {
+                    keep.push(row);
+                }
+            }
+            let replayed = indices.len() - keep.len();
+            plans.push((key, keep, replayed));
+        }
+
+        for (key, keep, replayed) in plans {
+            if replayed > 0 {
+                tracing::warn!(
+                    table = %key.dir,
+                    topic = %key.topic,
+                    partition = key.partition,
+                    replayed,
+                    "Dropped rows at offsets already taken."
+                );
+            }
+            let Some(&last) = keep.last() else {
+                continue;
+            };
+            self.taken
+                .insert(key.clone(), Some(rows.offsets[last as usize]));
+            let part = if keep.len() == batch.num_rows() {
+                batch.clone()
+            } else {
+                take_record_batch(batch, &UInt32Array::from(keep.clone()))
+                    .map_err(|e| invalid(e.to_string()))?
+            };
+            let offsets: Vec<i64> = keep.iter().map(|&r| rows.offsets[r as usize]).collect();
+            let part_days: Vec<i64> = keep.iter().map(|&r| days[r as usize]).collect();
+            // One run per UTC day, in row order.
+            let mut start = 0;
+            while start < part_days.len() {
+                let day = part_days[start];
+                let len = part_days[start..].iter().take_while(|&&d| d == day).count();
+                self.append_run(
+                    &key,
+                    day,
+                    &part.slice(start, len),
+                    &offsets[start..start + len],
+                    metadata,
+                )?;
+                start += len;
+            }
+        }
+
+        self.seal_due(Instant::now())?;
+        self.publish().await
+    }
+
+    /// Seals files older than [`RollPolicy::max_age`] at `now` and publishes
+    /// them. Call it at [`LakeWriter::next_due`], so a quiet table flushes.
+    pub async fn flush_due(&mut self, now: Instant) -> Result<Vec<Durable>, LakeError> {
+        self.seal_due(now)?;
+        self.publish().await
+    }
+
+    /// Seals and publishes every open file: at shutdown, or before giving up
+    /// partitions in a consumer-group rebalance.
+    pub async fn flush_all(&mut self) -> Result<Vec<Durable>, LakeError> {
+        let keys: Vec<Key> = self.open.keys().cloned().collect();
+        for key in keys {
+            self.seal(&key)?;
+        }
+        self.publish().await
+    }
+
+    /// Publishes the files of `partitions` of `topic` and forgets what it
+    /// knew of their progress: call it when a consumer-group rebalance takes
+    /// them away, so that if they come back, their progress is read afresh
+    /// from the lake (another process may have written meanwhile).
+    pub async fn release(
+        &mut self,
+        topic: &str,
+        partitions: &[i32],
+    ) -> Result<Vec<Durable>, LakeError> {
+        let mine = |k: &Key| k.topic == topic && partitions.contains(&k.partition);
+        let keys: Vec<Key> = self.open.keys().filter(|k| mine(k)).cloned().collect();
+        for key in keys {
+            self.seal(&key)?;
+        }
+        let durable = self.publish().await?;
+        self.taken.retain(|k, _| !mine(k));
+        Ok(durable)
+    }
+
+    /// When the oldest open file falls due; `None` with nothing open. Sealed
+    /// files that failed to publish are due at once.
+    pub fn next_due(&self) -> Option<Instant> {
+        if !self.sealed.is_empty() {
+            return Some(Instant::now());
+        }
+        self.open
+            .values()
+            .map(|f| f.opened + self.policy.max_age)
+            .min()
+    }
+
+    /// Rows held in memory, open or sealed, not yet in place.
+    pub fn buffered_rows(&self) -> usize {
+        self.open.values().map(|f| f.rows).sum::<usize>()
+            + self.sealed.iter().map(|f| f.rows).sum::<usize>()
+    }
+
+    /// The first offset of `topic`/`partition` held in memory and not yet in
+    /// place, in any table: everything before it that was appended is
+    /// durable. The pipeline commits no further than this.
+    pub fn first_pending_offset(&self, topic: &str, partition: i32) -> Option<i64> {
+        let open = self
+            .open
+            .iter()
+            .filter(|(k, _)| k.topic == topic && k.partition == partition)
+            .map(|(_, f)| f.first_offset);
+        let sealed = self
+            .sealed
+            .iter()
+            .filter(|f| f.key.topic == topic && f.key.partition == partition)
+            .map(|f| f.name.first_offset);
+        open.chain(sealed).min()
+    }
+
+    /// The first time a (table, topic, partition) comes by: learns its
+    /// progress from the lake and deletes the temporary files a crashed
+    /// writer left for it.
+    async fn first_sight(&mut self, key: &Key) -> Result<Option<i64>, LakeError> {
+        if let Some(last) = self.taken.get(key) {
+            return Ok(*last);
+        }
+        let (files, temporaries) = self.lake.list(&key.dir).await?;
+        for (path, name) in temporaries {
+            if name.topic == key.topic && name.partition == key.partition {
+                tracing::info!(path = %path, "Deleting a temporary file left by an earlier run.");
+                self.lake.remove(&path).await?;
+            }
+        }
+        let last = progress_of(&files)
+            .get(&(key.topic.clone(), key.partition))
+            .copied();
+        self.taken.insert(key.clone(), last);
+        Ok(last)
+    }
+
+    /// Appends rows of one partition and one day, splitting across files as
+    /// the row limit says, but never between rows of the same offset.
+    fn append_run(
+        &mut self,
+        key: &Key,
+        day: i64,
+        rows: &RecordBatch,
+        offsets: &[i64],
+        metadata: &[(String, String)],
+    ) -> Result<(), LakeError> {
+        let starts_new_file = self.open.get(key).is_some_and(|open| {
+            open.day != day || open.schema != rows.schema() || open.metadata != metadata
+        });
+        if starts_new_file {
+            self.seal(key)?;
+        }
+        let mut start = 0;
+        while start < offsets.len() {
+            if !self.open.contains_key(key) {
+                let file = self.open_file(key, day, rows.schema(), metadata, offsets[start])?;
+                self.open.insert(key.clone(), file);
+            }
+            let Some(open) = self.open.get_mut(key) else {
+                break;
+            };
+            let room = self.policy.max_rows.saturating_sub(open.rows).max(1);
+            let mut end = (start + room).min(offsets.len());
+            while end < offsets.len() && offsets[end] == offsets[end - 1] {
+                end += 1;
+            }
+            open.writer
+                .write(&rows.slice(start, end - start))
+                .map_err(|source| LakeError::Encode {
+                    dir: key.dir.to_string(),
+                    source,
+                })?;
+            open.rows += end - start;
+            open.last_offset = offsets[end - 1];
+            let size = open.writer.bytes_written() + open.writer.in_progress_size();
+            if open.rows >= self.policy.max_rows || size >= self.policy.max_bytes {
+                self.seal(key)?;
+            }
+            start = end;
+        }
+        Ok(())
+    }
+
+    fn open_file(
+        &self,
+        key: &Key,
+        day: i64,
+        schema: SchemaRef,
+        metadata: &[(String, String)],
+        first_offset: i64,
+    ) -> Result<OpenFile, LakeError> {
+        let writer = ArrowWriter::try_new(
+            Vec::new(),
+            schema.clone(),
+            Some(parquet_properties(metadata)),
+        )
+        .map_err(|source| LakeError::Encode {
+            dir: key.dir.to_string(),
+            source,
+        })?;
+        Ok(OpenFile {
+            writer,
+            schema,
+            metadata: metadata.to_vec(),
+            day,
+            first_offset,
+            last_offset: first_offset,
+            rows: 0,
+            opened: Instant::now(),
+        })
+    }
+
+    fn seal_due(&mut self, now: Instant) -> Result<(), LakeError> {
+        let due: Vec<Key> = self
+            .open
+            .iter()
+            .filter(|(_, f)| now.saturating_duration_since(f.opened) >= self.policy.max_age)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            self.seal(&key)?;
+        }
+        Ok(())
+    }
+
+    /// Finishes the open file of `key` and queues it for publishing.
+    fn seal(&mut self, key: &Key) -> Result<(), LakeError> {
+        let Some(open) = self.open.remove(key) else {
+            return Ok(());
+        };
+        let bytes = open
+            .writer
+            .into_inner()
+            .map_err(|source| LakeError::Encode {
+                dir: key.dir.to_string(),
+                source,
+            })?;
+        self.sealed.push_back(SealedFile {
+            key: key.clone(),
+            day: open.day,
+            name: PartName {
+                topic: key.topic.clone(),
+                partition: key.partition,
+                first_offset: open.first_offset,
+                last_offset: open.last_offset,
+            },
+            rows: open.rows,
+            bytes: Bytes::from(bytes),
+        });
+        Ok(())
+    }
+
+    /// Puts sealed files in place, oldest first, stopping at the first
+    /// failure so no later file of a partition overtakes it.
+    async fn publish(&mut self) -> Result<Vec<Durable>, LakeError> {
+        while let Some(file) = self.sealed.front() {
+            let path = self
+                .lake
+                .publish(&file.key.dir, file.day, &file.name, file.bytes.clone())
+                .await?;
+            let Some(file) = self.sealed.pop_front() else {
+                break;
+            };
+            let url = format!("{}/{path}", self.lake.object_store_url());
+            tracing::info!(
+                table = %file.key.dir,
+                topic = %file.key.topic,
+                partition = file.key.partition,
+                first_offset = file.name.first_offset,
+                last_offset = file.name.last_offset,
+                rows = file.rows,
+                bytes = file.bytes.len(),
+                date = %date_dir(file.day),
+                "Published a file."
+            );
+            self.unreported.push(Durable {
+                dir: file.key.dir,
+                topic: file.key.topic,
+                partition: file.key.partition,
+                first_offset: file.name.first_offset,
+                last_offset: file.name.last_offset,
+                rows: file.rows,
+                url,
+            });
+        }
+        Ok(std::mem::take(&mut self.unreported))
+    }
+}
+
+/// The Parquet settings of every file, in one place: Snappy, as the
+/// reference's Hive tables used; row groups capped at 1Mi rows or 128 MiB,
+/// Hive's and Spark's `parquet.block.size`; dictionary encoding and page
+/// statistics on (the defaults), so engines can prune, except for
+/// `raw_event`: every value differs, so a dictionary is wasted hashing, and
+/// min/max of whole events prune nothing.
+fn parquet_properties(metadata: &[(String, String)]) -> WriterProperties {
+    let key_values = (!metadata.is_empty()).then(|| {
+        metadata
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+            .collect()
+    });
+    let raw_event = ColumnPath::from(crate::table::RAW_EVENT);
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(1024 * 1024))
+        .set_max_row_group_bytes(Some(128 * 1024 * 1024))
+        .set_key_value_metadata(key_values)
+        .set_column_dictionary_enabled(raw_event.clone(), false)
+        .set_column_statistics_enabled(raw_event, EnabledStatistics::None)
+        .build()
+}
+
+/// The UTC day of each row, from its `timestamp` column.
+fn days_of(batch: &RecordBatch) -> Result<Vec<i64>, String> {
+    let column = batch
+        .column_by_name(crate::table::TIMESTAMP)
+        .ok_or("there is no `timestamp` column")?;
+    match column.data_type() {
+        DataType::Timestamp(TimeUnit::Microsecond, tz) if tz.as_deref().is_none_or(is_utc) => {}
+        other => {
+            return Err(format!(
+                "`timestamp` is {other}, not a UTC timestamp in microseconds"
+            ));
+        }
+    }
+    let timestamps = column.as_primitive::<TimestampMicrosecondType>();
+    if timestamps.null_count() > 0 {
+        return Err("`timestamp` has nulls".into());
+    }
+    Ok(timestamps.values().iter().map(|&t| day_of(t)).collect())
+}
+
+fn is_utc(tz: &str) -> bool {
+    matches!(tz, "UTC" | "+00:00" | "Z" | "Etc/UTC")
+}

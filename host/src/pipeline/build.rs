@@ -1,0 +1,192 @@
+//! From configuration to running pipelines: load each pipeline's plugins,
+//! gather the tables its routers declare plus its default table, and check
+//! that every table belongs to exactly one pipeline.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::{Config, PipelineConfig};
+use crate::lake::{LakeError, LakeWriter, TableDir};
+use crate::plugin::{ChainError, LoadError, Plugin, PluginChain, PluginEngine};
+use crate::schema::Schema;
+use crate::table::{DecodeLimits, TableDecoder, TableError};
+
+use super::durable::Consumed;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("pipeline `{pipeline}`: {source}")]
+    Plugin {
+        pipeline: String,
+        #[source]
+        source: LoadError,
+    },
+    #[error("pipeline `{pipeline}`: {message}")]
+    Tables { pipeline: String, message: String },
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error(transparent)]
+    PluginFailing(#[from] ChainError),
+}
+
+/// A plugin as the pipeline loaded it, to notice when its file changes.
+#[derive(Debug, Clone)]
+pub(super) struct PluginSource {
+    pub(super) path: PathBuf,
+    pub(super) hash: String,
+}
+
+/// One table of a pipeline: where it lives and how its rows are decoded.
+pub(super) struct TableSink {
+    pub(super) dir: TableDir,
+    pub(super) decoder: TableDecoder,
+    /// The Hive column list, stored in every file's metadata.
+    pub(super) schema_text: String,
+}
+
+/// A pipeline ready to run: call [`super::spawn`] to put it on a thread.
+pub struct Pipeline {
+    pub(super) index: usize,
+    pub(super) name: Arc<str>,
+    pub(super) engine: PluginEngine,
+    pub(super) chain: PluginChain,
+    pub(super) sources: Vec<PluginSource>,
+    pub(super) default_table: Option<Arc<str>>,
+    pub(super) tables: HashMap<Arc<str>, TableSink>,
+    pub(super) dead_letters: TableDir,
+    pub(super) writer: LakeWriter,
+    pub(super) limits: DecodeLimits,
+    pub(super) consumed: Consumed,
+}
+
+impl Pipeline {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Every table this pipeline writes, with its schema.
+    pub fn tables(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.tables
+            .iter()
+            .map(|(name, sink)| (&**name, sink.schema_text.as_str()))
+    }
+
+    /// The plugins of the chain, in order.
+    pub fn plugins(&self) -> impl Iterator<Item = &Plugin> {
+        self.chain.plugins()
+    }
+}
+
+/// Builds every configured pipeline; fails on the first plugin that does not
+/// load or table that is claimed twice, naming both.
+pub fn build_pipelines(
+    config: &Config,
+    engine: &PluginEngine,
+    writer: impl Fn() -> LakeWriter,
+) -> Result<Vec<Pipeline>, PipelineError> {
+    let mut owners: HashMap<String, String> = HashMap::new();
+    let mut pipelines = Vec::with_capacity(config.pipelines.len());
+    for (index, pc) in config.pipelines.iter().enumerate() {
+        let pipeline = build_one(config, pc, index, engine, writer())?;
+        for (table, _) in pipeline.tables() {
+            if let Some(other) = owners.insert(table.to_string(), pc.name.clone()) {
+                return Err(PipelineError::Tables {
+                    pipeline: pc.name.clone(),
+                    message: format!(
+                        "table `{table}` is also written by pipeline `{other}`; a table belongs to one pipeline"
+                    ),
+                });
+            }
+        }
+        pipelines.push(pipeline);
+    }
+    Ok(pipelines)
+}
+
+fn build_one(
+    config: &Config,
+    pc: &PipelineConfig,
+    index: usize,
+    engine: &PluginEngine,
+    writer: LakeWriter,
+) -> Result<Pipeline, PipelineError> {
+    let tables_error = |message: String| PipelineError::Tables {
+        pipeline: pc.name.clone(),
+        message,
+    };
+    let mut plugins = Vec::with_capacity(pc.plugins.len());
+    let mut sources = Vec::with_capacity(pc.plugins.len());
+    for name in &pc.plugins {
+        let path = config.plugin_path(name);
+        let plugin = Plugin::load_file(engine, &path).map_err(|source| PipelineError::Plugin {
+            pipeline: pc.name.clone(),
+            source,
+        })?;
+        sources.push(PluginSource {
+            path,
+            hash: plugin.content_hash().to_string(),
+        });
+        plugins.push(plugin);
+    }
+
+    let limits = DecodeLimits {
+        max_event_bytes: config.limits.max_event_bytes,
+        ..DecodeLimits::default()
+    };
+    let mut tables: HashMap<Arc<str>, TableSink> = HashMap::new();
+    let mut declared: Vec<(Arc<str>, Schema, String)> = Vec::new();
+    for plugin in &plugins {
+        for t in plugin.tables() {
+            declared.push((
+                t.name.clone(),
+                t.schema.clone(),
+                format!("plugin `{}`", plugin.name()),
+            ));
+        }
+    }
+    let default_table = match &pc.table {
+        Some(t) => {
+            let schema = Schema::parse(&t.schema)
+                .map_err(|e| tables_error(format!("table `{}`: {e}", t.name)))?;
+            declared.push((Arc::from(t.name.as_str()), schema, "the config".to_string()));
+            Some(Arc::from(t.name.as_str()))
+        }
+        None => None,
+    };
+    for (name, schema, by) in declared {
+        if let Some(existing) = tables.get(&name) {
+            if existing.schema_text != schema.to_string() {
+                return Err(tables_error(format!(
+                    "table `{name}` is declared twice with different schemas (the second by {by})"
+                )));
+            }
+            continue;
+        }
+        let dir = TableDir::table(&name)?;
+        let decoder = TableDecoder::new(&name, &schema, limits)?;
+        tables.insert(
+            name,
+            TableSink {
+                dir,
+                decoder,
+                schema_text: schema.to_string(),
+            },
+        );
+    }
+    Ok(Pipeline {
+        index,
+        name: Arc::from(pc.name.as_str()),
+        engine: engine.clone(),
+        chain: PluginChain::new(plugins),
+        sources,
+        default_table,
+        tables,
+        dead_letters: TableDir::dead_letters(&pc.name)?,
+        writer,
+        limits,
+        consumed: Consumed::default(),
+    })
+}

@@ -1,0 +1,31 @@
+//! Pipelines: a plugin chain between the Kafka source and the lake.
+//!
+//! In: [`Delivery`](crate::source::Delivery)s from the source — batches of
+//! events, and partition assignments and revocations between them. Each
+//! batch is checked (size, JSON object), run through the pipeline's plugin
+//! chain, decoded into the Arrow rows of each surviving event's table, and
+//! handed to the lake writer with the Kafka offsets of every row. Out:
+//! Parquet files, dead letters (`_dead_letters/pipeline=<name>`), metrics,
+//! and the offsets this pipeline has made durable, which the source commits.
+//!
+//! Exactly once: the lake writer learns how far each table got from the
+//! lake itself and drops replayed rows; files cover one partition's offsets
+//! and land in offset order. A pipeline whose plugin looks broken stops
+//! taking batches (the source then pauses its partitions) until the plugin
+//! file changes.
+//!
+//! - `build.rs`: from config to a ready [`Pipeline`] (plugins, tables);
+//! - `process.rs`: one batch through chain, tables and writer;
+//! - `worker.rs`: the thread that runs a pipeline off its channel;
+//! - `durable.rs`: which offsets are safe to commit;
+//! - `service.rs`: a process's pipelines and their source, started and stopped.
+
+mod build;
+mod durable;
+mod process;
+mod service;
+mod worker;
+
+pub use build::{Pipeline, PipelineError, build_pipelines};
+pub use service::{RunningPipelines, start_pipelines};
+pub use worker::spawn;

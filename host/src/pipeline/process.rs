@@ -1,0 +1,204 @@
+//! One batch through a pipeline: entry checks, the plugin chain, decoding
+//! into each table's rows, and the lake writer. Every event ends in exactly
+//! one place: a table, the dead letters, or the dropped count.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::lake::{Durable, Rows};
+use crate::plugin::EventBatch;
+use crate::source::SourceBatch;
+use crate::table::{DeadLetter, Event, check_event, dead_letter_batch};
+
+use super::build::{Pipeline, PipelineError};
+
+impl Pipeline {
+    /// Processes one batch. On `PipelineError::PluginFailing` nothing of the
+    /// batch was written and it may be retried whole.
+    pub(super) async fn process(
+        &mut self,
+        batch: &SourceBatch,
+    ) -> Result<Vec<Durable>, PipelineError> {
+        let topic: &str = &batch.topic;
+        let pipeline = self.name.clone();
+        let mut dead: Vec<DeadLetter> = Vec::new();
+
+        // Entry checks, so plugins only see JSON objects of sane size.
+        let all = &batch.events;
+        let mut rejected_at_entry = Vec::new();
+        for i in 0..all.len() {
+            let json = all.event(i);
+            let problem = check_event(json, &self.limits).err().map(|r| r.to_string());
+            if let Some(reason) = problem {
+                let meta = all.meta(i);
+                dead.push(DeadLetter {
+                    raw_event: DeadLetter::keep_raw_event(json),
+                    table: None,
+                    plugin: None,
+                    plugin_version: None,
+                    reason,
+                    topic: topic.to_string(),
+                    partition: meta.partition,
+                    offset: meta.offset,
+                    timestamp_ms: meta.timestamp_ms,
+                });
+                rejected_at_entry.push(i);
+            }
+        }
+        let filtered;
+        let input: &EventBatch = if rejected_at_entry.is_empty() {
+            all
+        } else {
+            let mut keep = EventBatch::with_capacity(all.len(), all.bytes());
+            let mut skip = rejected_at_entry.iter().peekable();
+            for i in 0..all.len() {
+                if skip.peek() == Some(&&i) {
+                    skip.next();
+                    continue;
+                }
+                all.copy_event_to(i, &mut keep);
+            }
+            filtered = keep;
+            &filtered
+        };
+
+        let out = self.chain.process(input)?;
+
+        // Survivors by table; the rest are dropped (counted).
+        let mut unrouted = 0u64;
+        let mut per_table: HashMap<Arc<str>, Vec<Event<'_>>> = HashMap::new();
+        for s in &out.survivors {
+            let Some(table) = s.table.clone().or_else(|| self.default_table.clone()) else {
+                unrouted += 1;
+                continue;
+            };
+            per_table.entry(table).or_default().push(Event {
+                json: out.json(s),
+                timestamp_ms: s.meta.timestamp_ms,
+                partition: s.meta.partition,
+                offset: s.meta.offset,
+            });
+        }
+        for dl in &out.dead_letters {
+            dead.push(DeadLetter {
+                raw_event: DeadLetter::keep_raw_event(&dl.raw_event),
+                table: None,
+                plugin: Some(dl.plugin.to_string()),
+                plugin_version: Some(dl.plugin_version.to_string()),
+                reason: dl.reason.clone(),
+                topic: topic.to_string(),
+                partition: dl.meta.partition,
+                offset: dl.meta.offset,
+                timestamp_ms: dl.meta.timestamp_ms,
+            });
+        }
+
+        let lineage = self.lineage();
+        let mut durable = Vec::new();
+        let mut table_names: Vec<&Arc<str>> = per_table.keys().collect();
+        table_names.sort();
+        for table in table_names {
+            let events = &per_table[table];
+            let Some(sink) = self.tables.get_mut(table) else {
+                for e in events {
+                    dead.push(DeadLetter {
+                        raw_event: DeadLetter::keep_raw_event(e.json),
+                        table: Some(table.to_string()),
+                        plugin: None,
+                        plugin_version: None,
+                        reason: format!(
+                            "routed to table `{table}`, which this pipeline does not have"
+                        ),
+                        topic: topic.to_string(),
+                        partition: e.partition,
+                        offset: e.offset,
+                        timestamp_ms: e.timestamp_ms,
+                    });
+                }
+                continue;
+            };
+            let decoded = sink.decoder.decode(events)?;
+            for r in &decoded.rejected {
+                dead.push(DeadLetter::rejected(
+                    &events[r.index],
+                    &r.reason,
+                    table,
+                    topic,
+                ));
+            }
+            if decoded.batch.num_rows() > 0 {
+                let mut metadata = lineage.clone();
+                metadata.push(("sluice.schema".into(), sink.schema_text.clone()));
+                let rows = Rows {
+                    topic,
+                    batch: &decoded.batch,
+                    partitions: &decoded.partitions,
+                    offsets: &decoded.offsets,
+                };
+                durable.extend(self.writer.append(&sink.dir, rows, &metadata).await?);
+                metrics::counter!("sluice_rows_total", "pipeline" => pipeline.to_string(), "table" => table.to_string())
+                    .increment(decoded.batch.num_rows() as u64);
+            }
+        }
+
+        if !dead.is_empty() {
+            dead.sort_by_key(|d| (d.partition, d.offset));
+            let rows =
+                dead_letter_batch(&dead).map_err(|e| crate::table::TableError::Assemble {
+                    table: self.dead_letters.to_string(),
+                    source: e,
+                })?;
+            let partitions: Vec<i32> = dead.iter().map(|d| d.partition).collect();
+            let offsets: Vec<i64> = dead.iter().map(|d| d.offset).collect();
+            let rows = Rows {
+                topic,
+                batch: &rows,
+                partitions: &partitions,
+                offsets: &offsets,
+            };
+            durable.extend(
+                self.writer
+                    .append(&self.dead_letters, rows, &lineage)
+                    .await?,
+            );
+            metrics::counter!("sluice_dead_letters_total", "pipeline" => pipeline.to_string())
+                .increment(dead.len() as u64);
+        }
+
+        for i in 0..all.len() {
+            let meta = all.meta(i);
+            self.consumed
+                .saw((batch.topic.clone(), meta.partition), meta.offset);
+        }
+        metrics::counter!("sluice_events_in_total", "pipeline" => pipeline.to_string())
+            .increment(all.len() as u64);
+        metrics::counter!("sluice_events_dropped_total", "pipeline" => pipeline.to_string())
+            .increment(out.dropped as u64 + unrouted);
+        for (plugin, stats) in self.chain.stats() {
+            let labels = [
+                ("pipeline", pipeline.to_string()),
+                ("plugin", plugin.name().to_string()),
+            ];
+            metrics::counter!("sluice_plugin_events_in_total", &labels).absolute(stats.events_in);
+            metrics::counter!("sluice_plugin_events_failed_total", &labels).absolute(stats.failed);
+            metrics::counter!("sluice_plugin_events_dropped_total", &labels)
+                .absolute(stats.dropped);
+            metrics::counter!("sluice_plugin_busy_seconds_total", &labels)
+                .absolute(stats.busy.as_secs());
+        }
+        Ok(durable)
+    }
+
+    /// Which plugin versions wrote a file: stored in its Parquet metadata.
+    fn lineage(&self) -> Vec<(String, String)> {
+        let plugins: Vec<String> = self
+            .chain
+            .plugins()
+            .map(|p| format!("{}@{}#{}", p.name(), p.version(), p.content_hash()))
+            .collect();
+        vec![
+            ("sluice.pipeline".into(), self.name.to_string()),
+            ("sluice.plugins".into(), plugins.join(",")),
+        ]
+    }
+}
