@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need on a fresh machine, then
-# runs every test — the host's unit and integration tests, and the guest
-# SDK's and example plugins' native unit tests.
+# runs every test — the guest SDK's and example plugins' native unit tests,
+# then the host's unit and integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,11 +9,11 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
 fi
 
+# Plugin functions are plain Rust: their unit tests run natively.
+(cd plugins && cargo test-native)
+
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast
 else
     cargo test --workspace --no-fail-fast
 fi
-
-# Plugin functions are plain Rust: their unit tests run natively.
-(cd plugins && cargo test-native)
