@@ -84,6 +84,10 @@ fn produce(brokers: &str, range: std::ops::Range<usize>) {
         .set("acks", "all")
         .set("max.in.flight.requests.per.connection", "2")
         .set("linger.ms", "5")
+        .set(
+            "debug",
+            std::env::var("SCRATCH_DEBUG").unwrap_or("generic".into()),
+        )
         .create()
         .unwrap();
     for i in range {
@@ -111,7 +115,7 @@ fn config(dir: &Path) -> std::path::PathBuf {
     std::fs::write(
         &path,
         format!(
-            "plugin_dir = \"{}\"\n[lake]\nurl = \"{}\"\n[flush]\nseconds = 1.0\n{}",
+            "plugin_dir = \"{}\"\n[lake]\nurl = \"{}\"\n[flush]\nseconds = 1.0\nrows = 400\n{}",
             PLUGINS,
             dir.join("lake").display(),
             // The default pipelines, spelled out.
@@ -125,6 +129,14 @@ fn config(dir: &Path) -> std::path::PathBuf {
     .unwrap();
     path
 }
+
+const PIPELINE_LOGS: [&str; 5] = [
+    "pipeline-0",
+    "pipeline-1",
+    "pipeline-2",
+    "pipeline-3",
+    "pipeline-4",
+];
 
 fn start_pipeline(dir: &Path, brokers: &str, name: &'static str) -> Sluice {
     let config = config(dir);
@@ -156,15 +168,7 @@ fn assert_exactly_once(lake: &Path, produced: usize) {
 
 #[test]
 fn events_flow_from_kafka_through_plugins_into_parquet_exactly_once_across_kill_9() {
-    // In one run of three the lake never reached the expected counts after
-    // the second kill -9; until that is explained the test runs on request.
-    if std::env::var_os("SLUICE_TEST_KILL9").is_none() {
-        eprintln!(
-            "skipped: the kill -9 exactly-once test is under investigation (it failed once in three runs); set SLUICE_TEST_KILL9=1 to run it"
-        );
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
+    let dir = scratch_dir();
     let started = std::time::Instant::now();
     let port = free_port();
     let brokers = format!("127.0.0.1:{port}");
@@ -182,26 +186,41 @@ fn events_flow_from_kafka_through_plugins_into_parquet_exactly_once_across_kill_
     wait_for_port(port, "the broker");
     wait_for_log(&dir.path().join("broker.log"), "sluice broker listening");
 
-    const TOTAL: usize = 6000;
-    produce(&brokers, 0..2000);
-    eprintln!("produced 2000 after {:?}", started.elapsed());
-    let mut pipeline = start_pipeline(dir.path(), &brokers, "pipeline-1");
+    const ROUND: usize = 3000;
+    const KILLS: usize = 4;
+    const TOTAL: usize = ROUND * (KILLS + 1);
+    produce(&brokers, 0..ROUND);
+    let mut pipeline = start_pipeline(dir.path(), &brokers, "pipeline-0");
     let lake = dir.path().join("lake");
     eventually(180, "the first events in the lake", || {
         row_counts(&lake, &["events_buy"])["events_buy"] > 0
     });
     eprintln!("first rows after {:?}", started.elapsed());
-    // Crash it mid-stream, twice, while more events arrive.
-    for (round, name) in [(1usize, "pipeline-2"), (2, "pipeline-3")] {
-        produce(&brokers, round * 2000..(round + 1) * 2000);
-        std::thread::sleep(Duration::from_millis(700));
+    // Crash it mid-stream, at different moments, while more events arrive
+    // and files are being written.
+    for round in 1..=KILLS {
+        produce(&brokers, round * ROUND..(round + 1) * ROUND);
+        std::thread::sleep(Duration::from_millis(100 + 300 * round as u64 % 1000));
         pipeline.kill();
-        pipeline = start_pipeline(dir.path(), &brokers, name);
-        eprintln!("round {round} after {:?}", started.elapsed());
+        eprintln!("kill {round} after {:?}", started.elapsed());
+        pipeline = start_pipeline(dir.path(), &brokers, PIPELINE_LOGS[round]);
+        // Once it owns the partitions again (the group waits out the dead
+        // member's session), it is writing when the next kill comes.
+        wait_for_log(
+            &dir.path().join(format!("{}.log", PIPELINE_LOGS[round])),
+            "Partitions assigned.",
+        );
     }
-    eventually(300, "every event in the lake", || {
-        row_counts(&lake, &TABLES) == expected(0..TOTAL)
-    });
+    let want = expected(0..TOTAL);
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while row_counts(&lake, &TABLES) != want && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(
+        row_counts(&lake, &TABLES),
+        want,
+        "rows per table, 300 s after the last restart"
+    );
     eprintln!(
         "all {TOTAL} events in the lake after {:?}",
         started.elapsed()

@@ -68,9 +68,31 @@ pub fn survivors(out: &ChainOutput) -> Vec<(Option<String>, serde_json::Value)> 
 pub fn sluice_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
             .args(["build", "--quiet", "-p", "sluice", "--bin", "sluice"])
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        // Cargo gives a test process its package's variables
+        // (CARGO_MANIFEST_DIR, CARGO_PKG_*, OUT_DIR, ...). Some build scripts (ring's)
+        // rerun when those change, so passing them on would rebuild half the
+        // dependency tree here, and again on the next `cargo test`.
+        const PER_PACKAGE: [&str; 5] = [
+            "CARGO_MANIFEST_",
+            "CARGO_PKG_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+            "CARGO_PRIMARY_PACKAGE",
+        ];
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key == "OUT_DIR"
+                || key == "CARGO_TARGET_TMPDIR"
+                || PER_PACKAGE.iter().any(|p| key.starts_with(p))
+            {
+                cargo.env_remove(key.as_ref());
+            }
+        }
+        let status = cargo
             .status()
             .expect("running cargo build for the sluice binary");
         assert!(status.success(), "building the sluice binary failed");
@@ -140,6 +162,17 @@ impl Drop for Sluice {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A scratch directory for one test; kept, and its path printed, when
+/// `SLUICE_TEST_KEEP` is set, so the process logs in it can be read.
+pub fn scratch_dir() -> tempfile::TempDir {
+    let mut dir = tempfile::tempdir().unwrap();
+    if std::env::var_os("SLUICE_TEST_KEEP").is_some() {
+        dir.disable_cleanup(true);
+        eprintln!("keeping {}", dir.path().display());
+    }
+    dir
 }
 
 /// A port free right now on 127.0.0.1.
