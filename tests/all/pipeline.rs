@@ -187,8 +187,7 @@ fn events_flow_from_kafka_through_plugins_into_parquet_exactly_once_across_kill_
     wait_for_log(&dir.path().join("broker.log"), "sluice broker listening");
 
     const ROUND: usize = 3000;
-    const KILLS: usize = 4;
-    const TOTAL: usize = ROUND * (KILLS + 1);
+    const TOTAL: usize = ROUND * PIPELINE_LOGS.len();
     produce(&brokers, 0..ROUND);
     let mut pipeline = start_pipeline(dir.path(), &brokers, "pipeline-0");
     let lake = dir.path().join("lake");
@@ -198,16 +197,16 @@ fn events_flow_from_kafka_through_plugins_into_parquet_exactly_once_across_kill_
     eprintln!("first rows after {:?}", started.elapsed());
     // Crash it mid-stream, at different moments, while more events arrive
     // and files are being written.
-    for round in 1..=KILLS {
+    for (round, log) in PIPELINE_LOGS.iter().enumerate().skip(1) {
         produce(&brokers, round * ROUND..(round + 1) * ROUND);
         std::thread::sleep(Duration::from_millis(100 + 300 * round as u64 % 1000));
         pipeline.kill();
         eprintln!("kill {round} after {:?}", started.elapsed());
-        pipeline = start_pipeline(dir.path(), &brokers, PIPELINE_LOGS[round]);
+        pipeline = start_pipeline(dir.path(), &brokers, log);
         // Once it owns the partitions again (the group waits out the dead
         // member's session), it is writing when the next kill comes.
         wait_for_log(
-            &dir.path().join(format!("{}.log", PIPELINE_LOGS[round])),
+            &dir.path().join(format!("{log}.log")),
             "Partitions assigned.",
         );
     }
