@@ -48,6 +48,12 @@ pub enum LakeError {
         previous: i64,
         offset: i64,
     },
+    #[error("`{path}` is not a readable Parquet file: {source}")]
+    Footer {
+        path: String,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
     #[error("cannot encode Parquet for `{dir}`: {source}")]
     Encode {
         dir: String,
@@ -67,6 +73,7 @@ impl Transient for LakeError {
             | LakeError::InvalidName { .. }
             | LakeError::InvalidRows { .. }
             | LakeError::OffsetsBackwards { .. }
+            | LakeError::Footer { .. }
             | LakeError::Encode { .. } => false,
         }
     }

@@ -24,7 +24,7 @@ mod writer;
 pub use error::LakeError;
 pub use layout::{PartName, TableDir};
 pub use retry::{Retry, Transient};
-pub use store::{Lake, LakeFile, Progress};
+pub use store::{Lake, LakeFile, Progress, SCHEMA_KEY};
 pub use writer::{Durable, LakeWriter, RollPolicy, Rows};
 
 #[cfg(test)]

@@ -48,10 +48,15 @@ pub struct LakeFile {
     pub path: Path,
     pub name: PartName,
     pub size: u64,
+    pub modified: std::time::SystemTime,
 }
 
 /// Per Kafka topic-partition, the last offset a table holds.
 pub type Progress = HashMap<(String, i32), i64>;
+
+/// The Parquet footer key holding a file's table schema (a Hive column
+/// list); the writer records it, schema checks read it back.
+pub const SCHEMA_KEY: &str = "sluice.schema";
 
 /// Name of the file [`Lake::open`] writes and deletes to prove the lake
 /// is writable; hidden, so no reader ever sees it.
@@ -247,6 +252,7 @@ impl Lake {
                     path: object.location,
                     name,
                     size: object.size,
+                    modified: object.last_modified.into(),
                 }),
                 None => tracing::warn!(
                     path = %self.url_of(&object.location),
@@ -307,6 +313,63 @@ impl Lake {
                 }
             })
             .await
+    }
+
+    /// The key-value metadata of a data file's Parquet footer, read with
+    /// one ranged read of its tail (two if the footer is larger).
+    pub async fn file_metadata(
+        &self,
+        file: &LakeFile,
+    ) -> Result<HashMap<String, String>, LakeError> {
+        use parquet::errors::ParquetError;
+        use parquet::file::metadata::ParquetMetaDataReader;
+        const TAIL: u64 = 64 * 1024;
+        let read = |source| LakeError::Storage {
+            op: "read the footer of",
+            path: self.url_of(&file.path),
+            source,
+        };
+        let bad = |source| LakeError::Footer {
+            path: self.url_of(&file.path),
+            source,
+        };
+        let size = file.size;
+        let mut reader = ParquetMetaDataReader::new();
+        let tail = self
+            .store
+            .get_range(&file.path, size.saturating_sub(TAIL)..size)
+            .await
+            .map_err(read)?;
+        match reader.try_parse_sized(&tail, size) {
+            Ok(()) => {}
+            Err(ParquetError::NeedMoreData(needed)) => {
+                let tail = self
+                    .store
+                    .get_range(&file.path, size.saturating_sub(needed as u64)..size)
+                    .await
+                    .map_err(read)?;
+                reader.try_parse_sized(&tail, size).map_err(bad)?;
+            }
+            Err(e) => return Err(bad(e)),
+        }
+        let metadata = reader.finish().map_err(bad)?;
+        Ok(metadata
+            .file_metadata()
+            .key_value_metadata()
+            .into_iter()
+            .flatten()
+            .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?)))
+            .collect())
+    }
+
+    /// The schema (Hive column list) recorded in a table's newest file, or
+    /// `None` for a table with no files yet.
+    pub async fn recorded_schema(&self, dir: &TableDir) -> Result<Option<String>, LakeError> {
+        let files = self.files(dir).await?;
+        let Some(newest) = files.iter().max_by_key(|f| f.modified) else {
+            return Ok(None);
+        };
+        Ok(self.file_metadata(newest).await?.remove(SCHEMA_KEY))
     }
 
     /// Reads a whole file; for readers and tests, not the write path.

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::{Config, PipelineConfig};
-use crate::lake::{LakeError, LakeWriter, TableDir};
+use crate::lake::{Lake, LakeError, LakeWriter, TableDir};
 use crate::plugin::{ChainError, LoadError, Plugin, PluginChain, PluginEngine};
-use crate::schema::Schema;
+use crate::schema::{EvolutionError, Schema};
 use crate::table::{DecodeLimits, TableDecoder, TableError};
 
 use super::durable::Consumed;
@@ -30,6 +30,25 @@ pub enum PipelineError {
     Lake(#[from] LakeError),
     #[error(transparent)]
     PluginFailing(#[from] ChainError),
+    #[error(
+        "pipeline `{pipeline}`: table `{table}` already holds files with another schema: {source}. Give the changed table a new name, or move its old files away"
+    )]
+    SchemaChange {
+        pipeline: String,
+        table: String,
+        #[source]
+        source: EvolutionError,
+    },
+    #[error(
+        "pipeline `{pipeline}`: table `{table}`: the schema recorded in its newest file does not parse ({source}): `{recorded}`"
+    )]
+    RecordedSchema {
+        pipeline: String,
+        table: String,
+        recorded: String,
+        #[source]
+        source: crate::schema::SchemaError,
+    },
 }
 
 /// A plugin as the pipeline loaded it, to notice when its file changes.
@@ -43,6 +62,7 @@ pub(super) struct PluginSource {
 pub(super) struct TableSink {
     pub(super) dir: TableDir,
     pub(super) decoder: TableDecoder,
+    pub(super) schema: Schema,
     /// The Hive column list, stored in every file's metadata.
     pub(super) schema_text: String,
 }
@@ -72,6 +92,16 @@ impl Pipeline {
         self.tables
             .iter()
             .map(|(name, sink)| (&**name, sink.schema_text.as_str()))
+    }
+
+    /// True if every table `plugin` routes to is one this pipeline writes,
+    /// with the same schema: then the plugin can replace a running one.
+    pub(super) fn declares_same_tables(&self, plugin: &Plugin) -> bool {
+        plugin.tables().iter().all(|t| {
+            self.tables
+                .get(&t.name)
+                .is_some_and(|sink| sink.schema == t.schema)
+        })
     }
 
     /// The plugins of the chain, in order.
@@ -104,6 +134,31 @@ pub fn build_pipelines(
         pipelines.push(pipeline);
     }
     Ok(pipelines)
+}
+
+/// Checks each table's schema against the one recorded in its newest file
+/// in the lake: a table may gain columns, but a column may not change type
+/// or disappear ([`Schema::check_evolution`]). Run before consuming, so a
+/// plugin that changed a column is refused when it loads, naming it.
+pub async fn check_lake_schemas(lake: &Lake, pipeline: &Pipeline) -> Result<(), PipelineError> {
+    for (name, sink) in &pipeline.tables {
+        let Some(recorded) = lake.recorded_schema(&sink.dir).await? else {
+            continue;
+        };
+        let old = Schema::parse(&recorded).map_err(|source| PipelineError::RecordedSchema {
+            pipeline: pipeline.name.to_string(),
+            table: name.to_string(),
+            recorded: recorded.clone(),
+            source,
+        })?;
+        old.check_evolution(&sink.schema)
+            .map_err(|source| PipelineError::SchemaChange {
+                pipeline: pipeline.name.to_string(),
+                table: name.to_string(),
+                source,
+            })?;
+    }
+    Ok(())
 }
 
 fn build_one(
@@ -173,6 +228,7 @@ fn build_one(
                 dir,
                 decoder,
                 schema_text: schema.to_string(),
+                schema,
             },
         );
     }

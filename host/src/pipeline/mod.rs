@@ -26,6 +26,6 @@ mod process;
 mod service;
 mod worker;
 
-pub use build::{Pipeline, PipelineError, build_pipelines};
+pub use build::{Pipeline, PipelineError, build_pipelines, check_lake_schemas};
 pub use service::{RunningPipelines, start_pipelines};
 pub use worker::spawn;

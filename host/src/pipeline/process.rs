@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::lake::{Durable, Rows};
+use crate::lake::{Durable, Rows, SCHEMA_KEY};
 use crate::plugin::EventBatch;
 use crate::source::SourceBatch;
 use crate::table::{DeadLetter, Event, check_event, dead_letter_batch};
@@ -128,7 +128,7 @@ impl Pipeline {
             }
             if decoded.batch.num_rows() > 0 {
                 let mut metadata = lineage.clone();
-                metadata.push(("sluice.schema".into(), sink.schema_text.clone()));
+                metadata.push((SCHEMA_KEY.into(), sink.schema_text.clone()));
                 let rows = Rows {
                     topic,
                     batch: &decoded.batch,

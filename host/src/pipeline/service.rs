@@ -15,7 +15,7 @@ use crate::lake::{Lake, LakeWriter, RollPolicy};
 use crate::plugin::{PluginEngine, SandboxLimits};
 use crate::source::{DurableOffsets, KafkaSource, consumer_config, inbox};
 
-use super::build::build_pipelines;
+use super::build::{build_pipelines, check_lake_schemas};
 use super::worker::spawn;
 
 /// Pipelines and their source, running.
@@ -45,6 +45,7 @@ pub async fn start_pipelines(config: &Config, runtime: Handle) -> anyhow::Result
         LakeWriter::new(lake.clone(), policy.clone())
     })?;
     for p in &pipelines {
+        check_lake_schemas(&lake, p).await?;
         let plugins: Vec<String> = p
             .plugins()
             .map(|pl| format!("{} {}", pl.name(), pl.version()))

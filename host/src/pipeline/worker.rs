@@ -142,24 +142,29 @@ impl Worker {
     /// Reloads every plugin whose file changed; true if any did and loaded.
     fn reload_changed_plugins(&mut self) -> bool {
         let mut changed = false;
-        for (i, source) in self.pipeline.sources.iter_mut().enumerate() {
-            let Ok(bytes) = std::fs::read(&source.path) else {
+        for i in 0..self.pipeline.sources.len() {
+            let path = self.pipeline.sources[i].path.clone();
+            let Ok(bytes) = std::fs::read(&path) else {
                 continue;
             };
-            if content_hash(&bytes) == source.hash {
+            let hash = content_hash(&bytes);
+            if hash == self.pipeline.sources[i].hash {
                 continue;
             }
-            let origin = source.path.display().to_string();
+            // Whatever happens, this version of the file has been seen.
+            self.pipeline.sources[i].hash = hash;
+            let origin = path.display().to_string();
             match Plugin::load(&self.pipeline.engine, &bytes, &origin) {
+                Ok(plugin) if !self.pipeline.declares_same_tables(&plugin) => {
+                    tracing::error!(pipeline = %self.pipeline.name, plugin = %plugin.name(), "The new plugin declares other tables or schemas; restart the pipeline to change a table. Still paused.");
+                }
                 Ok(plugin) => {
                     tracing::info!(pipeline = %self.pipeline.name, plugin = %plugin.name(), version = %plugin.version(), "Plugin reloaded; resuming.");
-                    source.hash = plugin.content_hash().to_string();
                     self.pipeline.chain.replace(i, plugin);
                     changed = true;
                 }
                 Err(e) => {
                     tracing::error!(pipeline = %self.pipeline.name, error = %e, "The new plugin file does not load; still paused.");
-                    source.hash = content_hash(&bytes);
                 }
             }
         }
