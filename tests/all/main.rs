@@ -1,7 +1,9 @@
 //! sluice's integration tests: one test binary, as wasmtime's are. The guest
 //! plugins are built by `build.rs`; the CLI tests run the real `sluice` binary.
 
+mod bad_input;
 mod cli;
+mod kafka;
 mod lake;
 mod pipeline;
 mod plugins;

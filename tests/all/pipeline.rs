@@ -7,9 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-
+use crate::kafka::{self, Broker, default_pipelines, produce, write_config};
 use crate::lake::{row_counts, string_column};
 use crate::support::*;
 
@@ -77,57 +75,12 @@ fn expected(range: std::ops::Range<usize>) -> HashMap<String, usize> {
     counts
 }
 
-fn produce(brokers: &str, range: std::ops::Range<usize>) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("max.in.flight.requests.per.connection", "2")
-        .set("linger.ms", "5")
-        .set(
-            "debug",
-            std::env::var("SCRATCH_DEBUG").unwrap_or("generic".into()),
-        )
-        .create()
-        .unwrap();
-    for i in range {
-        let (json, _) = event(i);
-        let key = format!("user{}", i % 97);
-        let mut record = BaseRecord::to("events").payload(&json).key(&key);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    record = back;
-                    producer.poll(Duration::from_millis(10));
-                }
-            }
-        }
-        producer.poll(Duration::ZERO);
-    }
-    producer
-        .flush(Duration::from_secs(60))
-        .expect("every event acknowledged");
-}
-
-fn config(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("sluice.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "plugin_dir = \"{}\"\n[lake]\nurl = \"{}\"\n[flush]\nseconds = 1.0\nrows = 400\n{}",
-            PLUGINS,
-            dir.join("lake").display(),
-            // The default pipelines, spelled out.
-            sluice::config::EXAMPLE_CONFIG
-                .split("[[pipeline]]")
-                .skip(1)
-                .map(|p| format!("[[pipeline]]{p}"))
-                .collect::<String>()
-        ),
-    )
-    .unwrap();
-    path
+/// Events `range`, keyed by user so each user's events keep their order.
+fn produce_events(brokers: &str, range: std::ops::Range<usize>) {
+    produce(
+        brokers,
+        range.map(|i| (format!("user{}", i % 97), event(i).0.into_bytes())),
+    );
 }
 
 const PIPELINE_LOGS: [&str; 5] = [
@@ -138,21 +91,9 @@ const PIPELINE_LOGS: [&str; 5] = [
     "pipeline-4",
 ];
 
-fn start_pipeline(dir: &Path, brokers: &str, name: &'static str) -> Sluice {
-    let config = config(dir);
-    Sluice::start(
-        name,
-        &[
-            "pipeline",
-            "--config",
-            config.to_str().unwrap(),
-            "--brokers",
-            brokers,
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ],
-        dir,
-    )
+fn start_pipeline(dir: &Path, brokers: &str, log: &'static str) -> Sluice {
+    let config = write_config(dir, "sluice.toml", 400, &default_pipelines());
+    kafka::start_pipeline(dir, &config, brokers, log)
 }
 
 fn assert_exactly_once(lake: &Path, produced: usize) {
@@ -170,25 +111,12 @@ fn assert_exactly_once(lake: &Path, produced: usize) {
 fn events_flow_from_kafka_through_plugins_into_parquet_exactly_once_across_kill_9() {
     let dir = scratch_dir();
     let started = std::time::Instant::now();
-    let port = free_port();
-    let brokers = format!("127.0.0.1:{port}");
-    let _broker = Sluice::start(
-        "broker",
-        &[
-            "broker",
-            "--broker-listen",
-            &brokers,
-            "--data",
-            dir.path().join("data").to_str().unwrap(),
-        ],
-        dir.path(),
-    );
-    wait_for_port(port, "the broker");
-    wait_for_log(&dir.path().join("broker.log"), "sluice broker listening");
+    let broker = Broker::start(dir.path());
+    let brokers = broker.brokers.clone();
 
     const ROUND: usize = 3000;
     const TOTAL: usize = ROUND * PIPELINE_LOGS.len();
-    produce(&brokers, 0..ROUND);
+    produce_events(&brokers, 0..ROUND);
     let mut pipeline = start_pipeline(dir.path(), &brokers, "pipeline-0");
     let lake = dir.path().join("lake");
     eventually(180, "the first events in the lake", || {
@@ -198,7 +126,7 @@ fn events_flow_from_kafka_through_plugins_into_parquet_exactly_once_across_kill_
     // Crash it mid-stream, at different moments, while more events arrive
     // and files are being written.
     for (round, log) in PIPELINE_LOGS.iter().enumerate().skip(1) {
-        produce(&brokers, round * ROUND..(round + 1) * ROUND);
+        produce_events(&brokers, round * ROUND..(round + 1) * ROUND);
         std::thread::sleep(Duration::from_millis(100 + 300 * round as u64 % 1000));
         pipeline.kill();
         eprintln!("kill {round} after {:?}", started.elapsed());

@@ -1,0 +1,133 @@
+//! The Kafka side of the end-to-end tests: `sluice broker` as its own
+//! process, a real rdkafka producer, and `sluice pipeline` processes with a
+//! config written for the test.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+use crate::support::*;
+
+/// `sluice broker` on a free port, storing its topic under `<dir>/data`.
+pub struct Broker {
+    pub process: Sluice,
+    pub brokers: String,
+    port: u16,
+}
+
+impl Broker {
+    pub fn start(dir: &Path) -> Broker {
+        let port = free_port();
+        let mut broker = Broker {
+            process: spawn_broker(dir, port, "broker"),
+            brokers: format!("127.0.0.1:{port}"),
+            port,
+        };
+        broker.wait(dir, "broker");
+        broker
+    }
+
+    /// kill -9, then start again on the same port and data.
+    pub fn crash_and_restart(&mut self, dir: &Path, log: &'static str) {
+        self.process.kill();
+        self.process = spawn_broker(dir, self.port, log);
+        self.wait(dir, log);
+    }
+
+    fn wait(&mut self, dir: &Path, log: &str) {
+        wait_for_port(self.port, "the broker");
+        wait_for_log(&dir.join(format!("{log}.log")), "sluice broker listening");
+    }
+}
+
+fn spawn_broker(dir: &Path, port: u16, log: &'static str) -> Sluice {
+    Sluice::start(
+        log,
+        &[
+            "broker",
+            "--broker-listen",
+            &format!("127.0.0.1:{port}"),
+            "--data",
+            dir.join("data").to_str().unwrap(),
+        ],
+        dir,
+    )
+}
+
+/// Produces `(key, payload)` records to `events` and waits until every one
+/// is acknowledged.
+pub fn produce<I>(brokers: &str, records: I)
+where
+    I: IntoIterator<Item = (String, Vec<u8>)>,
+{
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("max.in.flight.requests.per.connection", "2")
+        .set("linger.ms", "5")
+        .set("message.max.bytes", "16000000")
+        .create()
+        .unwrap();
+    for (key, payload) in records {
+        let mut record = BaseRecord::to("events").payload(&payload).key(&key);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    record = back;
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+        producer.poll(Duration::ZERO);
+    }
+    producer
+        .flush(Duration::from_secs(60))
+        .expect("every event acknowledged");
+}
+
+/// Writes `<dir>/<name>` with the lake at `<dir>/lake`, files flushed every
+/// second or `rows` rows, and the given `[[pipeline]]` sections.
+pub fn write_config(dir: &Path, name: &str, rows: usize, pipelines: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "plugin_dir = \"{PLUGINS}\"\n[source]\ngroup = \"test\"\n[lake]\nurl = \"{}\"\n[flush]\nseconds = 1.0\nrows = {rows}\n{pipelines}",
+            dir.join("lake").display(),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// The default pipelines (`game_events`, `is_purchase`), as `[[pipeline]]`
+/// sections of the example config.
+pub fn default_pipelines() -> String {
+    sluice::config::EXAMPLE_CONFIG
+        .split("[[pipeline]]")
+        .skip(1)
+        .map(|p| format!("[[pipeline]]{p}"))
+        .collect()
+}
+
+/// `sluice pipeline --config CONFIG` against `brokers`, logging to
+/// `<dir>/<log>.log`.
+pub fn start_pipeline(dir: &Path, config: &Path, brokers: &str, log: &'static str) -> Sluice {
+    Sluice::start(
+        log,
+        &[
+            "pipeline",
+            "--config",
+            config.to_str().unwrap(),
+            "--brokers",
+            brokers,
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+        dir,
+    )
+}
