@@ -9,6 +9,12 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
 fi
 
+# Outside readers and clients the tests use: pyarrow and DuckDB read the lake
+# back as users' tools do.
+if ! python3 -c "import pyarrow, duckdb, confluent_kafka" 2>/dev/null; then
+    python3 -m pip install --quiet pyarrow duckdb confluent-kafka
+fi
+
 # Plugin functions are plain Rust: their unit tests run natively.
 (cd plugins && cargo test-native)
 

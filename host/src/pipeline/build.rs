@@ -31,23 +31,21 @@ pub enum PipelineError {
     #[error(transparent)]
     PluginFailing(#[from] ChainError),
     #[error(
-        "pipeline `{pipeline}`: table `{table}` already holds files with another schema: {source}. Give the changed table a new name, or move its old files away"
+        "pipeline `{pipeline}`: table `{table}` already holds files with another schema: {change}. Give the changed table a new name, or move its old files away"
     )]
     SchemaChange {
         pipeline: String,
         table: String,
-        #[source]
-        source: EvolutionError,
+        change: EvolutionError,
     },
     #[error(
-        "pipeline `{pipeline}`: table `{table}`: the schema recorded in its newest file does not parse ({source}): `{recorded}`"
+        "pipeline `{pipeline}`: table `{table}`: the schema recorded in its newest file does not parse ({problem}): `{recorded}`"
     )]
     RecordedSchema {
         pipeline: String,
         table: String,
         recorded: String,
-        #[source]
-        source: crate::schema::SchemaError,
+        problem: String,
     },
 }
 
@@ -149,13 +147,13 @@ pub async fn check_lake_schemas(lake: &Lake, pipeline: &Pipeline) -> Result<(), 
             pipeline: pipeline.name.to_string(),
             table: name.to_string(),
             recorded: recorded.clone(),
-            source,
+            problem: source.to_string(),
         })?;
         old.check_evolution(&sink.schema)
-            .map_err(|source| PipelineError::SchemaChange {
+            .map_err(|change| PipelineError::SchemaChange {
                 pipeline: pipeline.name.to_string(),
                 table: name.to_string(),
-                source,
+                change,
             })?;
     }
     Ok(())
