@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{SendTimeoutError, Sender, bounded};
@@ -13,7 +13,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
 
 use super::delivery::{Delivery, DurableOffsets, PartitionKey, SourceBatch};
 use crate::plugin::{EventBatch, EventMeta};
@@ -21,6 +21,9 @@ use crate::plugin::{EventBatch, EventMeta};
 /// How often durable offsets are committed (for lag monitoring; the lake is
 /// the truth on restart).
 const COMMIT_EVERY: Duration = Duration::from_secs(2);
+/// How often librdkafka reports statistics (consumer lag) and the source
+/// logs a progress line.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// The longest a consumer error is repeated in the log.
 const ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -57,16 +60,44 @@ pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
         .set("fetch.wait.max.ms", "100")
         // Bounds what librdkafka prefetches: backpressure must reach Kafka,
         // not pile up in memory.
-        .set("queued.max.messages.kbytes", "32768");
+        .set("queued.max.messages.kbytes", "32768")
+        .set(
+            "statistics.interval.ms",
+            PROGRESS_EVERY.as_millis().to_string(),
+        );
     c
 }
 
 struct SourceContext {
     outboxes: Arc<Vec<Sender<Delivery>>>,
     durable: DurableOffsets,
+    /// Events behind the end of the partitions this member owns, from the
+    /// last statistics; -1 before the first.
+    lag: Arc<AtomicI64>,
 }
 
-impl ClientContext for SourceContext {}
+impl ClientContext for SourceContext {
+    /// Consumer lag per owned partition, as `sluice_consumer_lag`: events
+    /// past the committed offset, which sluice moves only once the lake
+    /// holds them. So it counts events not yet durable, as Kafka's own
+    /// tools would show it.
+    fn stats(&self, statistics: Statistics) {
+        let mut total = 0;
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                // -1 is librdkafka's internal unassigned partition; a lag
+                // of -1 is not known yet.
+                if *partition < 0 || p.fetch_state != "active" || p.consumer_lag < 0 {
+                    continue;
+                }
+                metrics::gauge!("sluice_consumer_lag", "topic" => topic.clone(), "partition" => partition.to_string())
+                    .set(p.consumer_lag as f64);
+                total += p.consumer_lag;
+            }
+        }
+        self.lag.store(total, Ordering::Relaxed);
+    }
+}
 
 impl ConsumerContext for SourceContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -157,6 +188,7 @@ pub struct KafkaSource {
     durable: DurableOffsets,
     paused: bool,
     last_error_log: Cell<Option<Instant>>,
+    lag: Arc<AtomicI64>,
 }
 
 impl KafkaSource {
@@ -168,9 +200,11 @@ impl KafkaSource {
         durable: DurableOffsets,
     ) -> Result<KafkaSource, SourceError> {
         let outboxes = Arc::new(outboxes);
+        let lag = Arc::new(AtomicI64::new(-1));
         let context = SourceContext {
             outboxes: outboxes.clone(),
             durable: durable.clone(),
+            lag: lag.clone(),
         };
         let consumer: BaseConsumer<SourceContext> =
             config
@@ -187,6 +221,7 @@ impl KafkaSource {
             durable,
             paused: false,
             last_error_log: Cell::new(None),
+            lag,
         })
     }
 
@@ -203,6 +238,7 @@ impl KafkaSource {
         tracing::info!(topics = ?self.topics, "Consuming.");
         let mut builders: HashMap<Arc<str>, EventBatch> = HashMap::new();
         let mut last_commit = Instant::now();
+        let mut progress = Progress::new();
         while !stop.load(Ordering::Relaxed) {
             if let Some(first) = self.consumer.poll(Duration::from_millis(100)) {
                 let mut next = Some(first);
@@ -219,7 +255,9 @@ impl KafkaSource {
                         next = self.consumer.poll(Duration::ZERO);
                     }
                 }
+                progress.events += count as u64;
             }
+            progress.maybe_log(self.lag.load(Ordering::Relaxed));
             self.deliver(&mut builders, stop)?;
             if last_commit.elapsed() >= COMMIT_EVERY {
                 self.commit_all(CommitMode::Async);
@@ -362,5 +400,44 @@ fn add(builders: &mut HashMap<Arc<str>, EventBatch>, m: &BorrowedMessage<'_>) {
             batch.push_with_headers(payload, meta, hs);
         }
         _ => batch.push(payload, meta),
+    }
+}
+
+/// The progress line: events consumed since the last one, and the lag.
+struct Progress {
+    since: Instant,
+    events: u64,
+    total: u64,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            since: Instant::now(),
+            events: 0,
+            total: 0,
+        }
+    }
+
+    /// Logs every [`PROGRESS_EVERY`] while there is something to say.
+    fn maybe_log(&mut self, lag: i64) {
+        let elapsed = self.since.elapsed();
+        if elapsed < PROGRESS_EVERY {
+            return;
+        }
+        if self.events > 0 || lag > 0 {
+            self.total += self.events;
+            let per_sec = (self.events as f64 / elapsed.as_secs_f64()).round() as u64;
+            tracing::info!(
+                events = self.events,
+                per_sec,
+                total = self.total,
+                lag,
+                "Progress."
+            );
+        }
+        metrics::counter!("sluice_source_events_total").increment(self.events);
+        self.events = 0;
+        self.since = Instant::now();
     }
 }
