@@ -235,9 +235,46 @@ fn the_pipeline_rides_out_the_broker_being_killed_and_restarted() {
         std::thread::sleep(Duration::from_millis(250));
     }
     assert_eq!(row_counts(&lake, &TABLES), want, "rows per table");
+    let log = dir.path().join("pipeline.log");
+    // Lag comes from librdkafka's statistics, every 5 s.
+    eventually(30, "consumer lag in /metrics", || {
+        scrape_metrics(&log).contains("sluice_consumer_lag{")
+    });
+    let metrics = scrape_metrics(&log);
+    for name in [
+        "sluice_events_in_total{pipeline=\"game_events\"}",
+        "sluice_rows_total{pipeline=\"game_events\",table=\"events_buy\"}",
+        "sluice_files_total{pipeline=\"is_purchase\",table=\"sword_purchases\"}",
+        "sluice_plugin_events_in_total{pipeline=\"is_purchase\",plugin=\"is_purchase\"}",
+        "sluice_flush_seconds_count{table=\"events_buy\"}",
+        "sluice_consumer_lag{topic=\"events\",partition=\"0\"}",
+    ] {
+        assert!(metrics.contains(name), "no {name} in /metrics:\n{metrics}");
+    }
     assert!(pipeline.terminate().success());
     assert_exactly_once(&lake, 4000);
     outside_readers_agree(&lake, &want);
+}
+
+/// GET /metrics from a `sluice pipeline` process, found through the
+/// address it prints at start.
+fn scrape_metrics(log: &Path) -> String {
+    use std::io::{Read, Write};
+    let text = std::fs::read_to_string(log).unwrap();
+    let addr = text
+        .split("metrics on http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("the metrics address in the log");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(
+        response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"),
+        "{response}"
+    );
+    response
 }
 
 /// pyarrow and DuckDB, installed by `tests/run.sh`, read every table with

@@ -119,6 +119,9 @@ struct SealedFile {
     name: PartName,
     rows: usize,
     bytes: Bytes,
+    /// When sealing began: flush latency runs from here until the file is
+    /// in place (encoding the footer, the put, the rename, any retries).
+    sealing: Instant,
 }
 
 /// Writes rows into the lake's Parquet files, exactly once. One per
@@ -464,6 +467,7 @@ impl LakeWriter {
         let Some(open) = self.open.remove(key) else {
             return Ok(());
         };
+        let sealing = Instant::now();
         let bytes = open
             .writer
             .into_inner()
@@ -482,6 +486,7 @@ impl LakeWriter {
             },
             rows: open.rows,
             bytes: Bytes::from(bytes),
+            sealing,
         });
         Ok(())
     }
@@ -498,6 +503,8 @@ impl LakeWriter {
                 break;
             };
             let url = format!("{}/{path}", self.lake.object_store_url());
+            metrics::histogram!("sluice_flush_seconds", "table" => file.key.dir.to_string())
+                .record(file.sealing.elapsed().as_secs_f64());
             tracing::info!(
                 table = %file.key.dir,
                 topic = %file.key.topic,
