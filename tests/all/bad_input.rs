@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::kafka::{Broker, default_pipelines, produce, start_pipeline, write_config};
+use crate::kafka::{Broker, default_pipelines, produce, produce_one, start_pipeline, write_config};
 use crate::lake::{row_counts, string_column};
 use crate::support::*;
 
@@ -38,10 +38,7 @@ fn bad_events_become_dead_letters_and_good_ones_still_land() {
         "[".repeat(10_000),
         "]".repeat(10_000)
     );
-    // 4 MB, not the issue's 10 MB: the embedded broker (tansu 0.6) caps a
-    // fetch at 5 MiB and never returns a record larger than that, which
-    // would stall the partition; any event over `max_event_bytes` (1 MiB)
-    // takes the same path here.
+    // Over `max_event_bytes` (1 MiB), under what the broker stores.
     let huge = format!(
         r#"{{"event_type": "purchase_sword", "pad": "{}"}}"#,
         "x".repeat(4 << 20)
@@ -71,6 +68,25 @@ fn bad_events_become_dead_letters_and_good_ones_still_land() {
         .map(|payload| ("one-key".to_string(), payload));
     produce(&broker.brokers, records);
 
+    // 10 MB: larger than the embedded broker stores (tansu could never
+    // serve it back), so it is refused at produce with Kafka's own error,
+    // and the partition keeps flowing behind it.
+    let ten_mb = format!(
+        r#"{{"event_type": "purchase_sword", "pad": "{}"}}"#,
+        "x".repeat(10 << 20)
+    );
+    let refused = produce_one(&broker.brokers, ten_mb.as_bytes()).expect_err("10 MB refused");
+    assert_eq!(
+        refused.rdkafka_error_code(),
+        Some(rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge),
+        "{refused}"
+    );
+    produce_one(
+        &broker.brokers,
+        br#"{"event_type": "purchase_sword", "event_id": "good-3"}"#,
+    )
+    .expect("a normal event after the refused one");
+
     let pipelines = default_pipelines() + OPS_PIPELINE;
     let config = write_config(dir.path(), "sluice.toml", 1000, &pipelines);
     let _pipeline = start_pipeline(dir.path(), &config, &broker.brokers, "pipeline");
@@ -82,7 +98,7 @@ fn bad_events_become_dead_letters_and_good_ones_still_land() {
         dead_letters(&lake, "game_events").len() == 6
             && dead_letters(&lake, "is_purchase").len() == 6
             && dead_letters(&lake, "ops").len() == 8
-            && row_counts(&lake, &["ops_events"])["ops_events"] == 3
+            && row_counts(&lake, &["ops_events"])["ops_events"] == 4
     });
     for pipeline in ["game_events", "is_purchase", "ops"] {
         let letters = dead_letters(&lake, pipeline);
@@ -141,11 +157,14 @@ fn bad_events_become_dead_letters_and_good_ones_still_land() {
         ids.sort();
         ids
     };
-    assert_eq!(ids("events_buy"), ["good-1", "string-for-int"]);
+    assert_eq!(ids("events_buy"), ["good-1", "good-3", "string-for-int"]);
     assert_eq!(ids("events_guild"), ["good-2"]);
-    assert_eq!(ids("sword_purchases"), ["good-1", "string-for-int"]);
+    assert_eq!(
+        ids("sword_purchases"),
+        ["good-1", "good-3", "string-for-int"]
+    );
     // `event_ops` adds a `guild_member_added` event (no id) for the join.
-    assert_eq!(ids("ops_events"), ["good-1", "good-2"]);
+    assert_eq!(ids("ops_events"), ["good-1", "good-2", "good-3"]);
 }
 
 fn evolving_pipeline(schema: &str) -> String {

@@ -89,6 +89,24 @@ where
         .expect("every event acknowledged");
 }
 
+/// Produces one record and returns what the broker answered.
+pub fn produce_one(brokers: &str, payload: &[u8]) -> Result<(), rdkafka::error::KafkaError> {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("message.max.bytes", "16000000")
+        .set("message.timeout.ms", "20000")
+        .create()
+        .unwrap();
+    let record = FutureRecord::to("events").payload(payload).key("one-key");
+    let delivery = producer.send_result(record).map_err(|(e, _)| e)?;
+    futures::executor::block_on(delivery)
+        .expect("the producer answers")
+        .map(|_| ())
+        .map_err(|(e, _)| e)
+}
+
 /// Writes `<dir>/<name>` with the lake at `<dir>/lake`, files flushed every
 /// second or `rows` rows, and the given `[[pipeline]]` sections.
 pub fn write_config(dir: &Path, name: &str, rows: usize, pipelines: &str) -> PathBuf {

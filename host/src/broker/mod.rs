@@ -17,6 +17,7 @@
 
 mod config;
 mod error;
+mod limit;
 mod server;
 mod storage;
 
@@ -28,4 +29,5 @@ pub use config::{
     TopicSpec,
 };
 pub use error::BrokerError;
+pub use limit::MAX_RECORD_BYTES;
 pub use server::{RunningBroker, run, start};

@@ -27,6 +27,7 @@ use url::Url;
 
 use super::config::BrokerConfig;
 use super::error::BrokerError;
+use super::limit::RecordLimit;
 use super::storage::{self, TopicState};
 
 /// The broker's node id in the metadata it serves; a single embedded broker
@@ -358,7 +359,7 @@ impl AcceptLoop {
         let service = match services(
             &self.cluster_id,
             self.groups.clone(),
-            self.storage.clone(),
+            RecordLimit::new(self.storage.clone()),
             None,
         ) {
             Ok(service) => service,
