@@ -248,3 +248,106 @@ fn a_table_may_gain_columns_but_a_changed_column_type_is_refused_at_load() {
     // The old file has no `note` column at all: it reads as null.
     assert_eq!(notes, [None, Some("new".to_string())]);
 }
+
+#[test]
+fn an_unusable_lake_is_reported_and_an_unreachable_hdfs_is_retried() {
+    let dir = scratch_dir();
+    // A lake path under a regular file can never be created.
+    std::fs::write(dir.path().join("a-file"), "").unwrap();
+    let (ok, _, stderr) = sluice(
+        &[
+            "pipeline",
+            "--lake",
+            dir.path().join("a-file/lake").to_str().unwrap(),
+            "--plugin-dir",
+            PLUGINS,
+            "--brokers",
+            "127.0.0.1:1",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("is not writable") && stderr.contains("a-file/lake"),
+        "{stderr}"
+    );
+
+    // Nothing listens on this port: the lake is retried with backoff, and
+    // each retry is logged, instead of the process dying at once.
+    let port = free_port();
+    let url = format!("hdfs://127.0.0.1:{port}/lake");
+    let mut pipeline = Sluice::start(
+        "hdfs",
+        &[
+            "pipeline",
+            "--lake",
+            &url,
+            "--plugin-dir",
+            PLUGINS,
+            "--brokers",
+            "127.0.0.1:1",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+    );
+    wait_for_log(&dir.path().join("hdfs.log"), "attempt=3");
+    let log = std::fs::read_to_string(dir.path().join("hdfs.log")).unwrap();
+    assert!(
+        log.contains("Failed; retrying.") && log.contains("open the lake") && log.contains(&url),
+        "{log}"
+    );
+    assert!(
+        pipeline.child.try_wait().unwrap().is_none(),
+        "still running"
+    );
+}
+
+#[test]
+fn a_table_directory_that_cannot_be_written_is_retried_and_nothing_is_lost() {
+    let dir = scratch_dir();
+    let broker = Broker::start(dir.path());
+    let lake = dir.path().join("lake");
+    let config = write_config(dir.path(), "sluice.toml", 100, &default_pipelines());
+    let guild = |i: usize| {
+        (
+            format!("u{}", i % 13),
+            format!(
+                r#"{{"event_type": "join_guild", "event_id": "g{i}", "guild_name": "knights"}}"#
+            )
+            .into_bytes(),
+        )
+    };
+    produce(&broker.brokers, (0..300).map(guild));
+    let mut pipeline = start_pipeline(dir.path(), &config, &broker.brokers, "pipeline");
+    eventually(120, "the first rows", || {
+        row_counts(&lake, &["events_guild"])["events_guild"] == 300
+    });
+
+    // The table's directory turns into a file: every write to it fails.
+    let table = lake.join("events_guild");
+    let aside = lake.join(".events_guild-aside");
+    std::fs::rename(&table, &aside).unwrap();
+    std::fs::write(&table, "in the way").unwrap();
+    produce(&broker.brokers, (300..600).map(guild));
+    wait_for_log(
+        &dir.path().join("pipeline.log"),
+        "retrying, nothing is lost.",
+    );
+    std::fs::remove_file(&table).unwrap();
+    std::fs::rename(&aside, &table).unwrap();
+
+    eventually(120, "every row after the lake came back", || {
+        row_counts(&lake, &["events_guild"])["events_guild"] == 600
+    });
+    assert!(pipeline.terminate().success());
+    let mut ids: Vec<String> = string_column(&lake, "events_guild", "event_id")
+        .into_iter()
+        .flatten()
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 600, "every event once");
+}

@@ -313,3 +313,36 @@ fn outside_readers_agree(lake: &Path, want: &HashMap<String, usize>) {
         "events_buy.inventory: {inventory}"
     );
 }
+
+#[test]
+fn kafka_down_and_back_on_the_mock_cluster_loses_nothing() {
+    // librdkafka's mock cluster, for fault injection only: it listens on
+    // real sockets, so a real `sluice pipeline` process consumes from it.
+    let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+    cluster.create_topic("events", 4, 1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let dir = scratch_dir();
+    let lake = dir.path().join("lake");
+    produce_events(&brokers, 0..1000);
+    let mut pipeline = start_pipeline(dir.path(), &brokers, "pipeline");
+    eventually(120, "the first events in the lake", || {
+        row_counts(&lake, &["events_buy"])["events_buy"] > 0
+    });
+    cluster.broker_down(1).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.broker_up(1).unwrap();
+    produce_events(&brokers, 1000..2000);
+    let want = expected(0..2000);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while row_counts(&lake, &TABLES) != want && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(row_counts(&lake, &TABLES), want, "rows per table");
+    let log = std::fs::read_to_string(dir.path().join("pipeline.log")).unwrap();
+    assert!(
+        log.contains("Kafka consumer error; librdkafka keeps retrying."),
+        "the outage is reported in the log"
+    );
+    assert!(pipeline.terminate().success());
+    assert_exactly_once(&lake, 2000);
+}

@@ -56,6 +56,8 @@ pub fn main() -> ExitCode {
             EnvFilter::new(format!("info,{}", crate::broker::TANSU_LOG_DIRECTIVES))
         }))
         .with_writer(std::io::stderr)
+        // Colours for a terminal only: a log file or journal gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match cli.command {
         Command::Serve(cmd) => cmd.run(),
@@ -67,15 +69,48 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", report(&e));
             ExitCode::FAILURE
         }
     }
 }
 
+/// An error and its causes on one line, as `{:#}` prints them, but without
+/// a cause that its parent's message already spells out (many errors, ours
+/// and our dependencies', put their source into their own message).
+fn report(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+
+    #[test]
+    fn an_error_report_does_not_repeat_a_cause_its_parent_already_names() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot reach HDFS: {source}")]
+        struct Outer {
+            source: std::io::Error,
+        }
+        let inner = std::io::Error::other("connection refused");
+        let e = anyhow::Error::new(Outer { source: inner }).context("cannot open the lake");
+        assert_eq!(
+            super::report(&e),
+            "cannot open the lake: cannot reach HDFS: connection refused"
+        );
+    }
 
     #[test]
     fn the_command_line_is_well_formed() {

@@ -11,7 +11,7 @@ use anyhow::Context;
 use tokio::runtime::Handle;
 
 use crate::config::Config;
-use crate::lake::{Lake, LakeWriter, RollPolicy};
+use crate::lake::{Lake, LakeWriter, Retry, RollPolicy};
 use crate::plugin::{PluginEngine, SandboxLimits};
 use crate::source::{DurableOffsets, KafkaSource, consumer_config, inbox};
 
@@ -28,7 +28,10 @@ pub struct RunningPipelines {
 /// Opens the lake, loads every pipeline's plugins and starts consuming.
 /// Fails before consuming anything if a plugin, a table or the lake is wrong.
 pub async fn start_pipelines(config: &Config, runtime: Handle) -> anyhow::Result<RunningPipelines> {
-    let lake = Lake::open(&config.lake.url)
+    // An unreachable HDFS is retried with backoff (and logged) for a while
+    // before the process gives up and says why.
+    let lake = Retry::default()
+        .run("open the lake", || Lake::open(&config.lake.url))
         .await
         .with_context(|| format!("cannot open the lake at `{}`", config.lake.url))?;
     let engine = PluginEngine::new(SandboxLimits {
