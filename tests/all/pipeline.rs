@@ -96,6 +96,16 @@ fn start_pipeline(dir: &Path, brokers: &str, log: &'static str) -> Sluice {
     kafka::start_pipeline(dir, &config, brokers, log)
 }
 
+/// Waits up to `secs` for every table to hold the rows `want`s, then
+/// asserts it, printing what each table holds if not.
+fn assert_rows_within(secs: u64, lake: &Path, want: &HashMap<String, usize>, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while &row_counts(lake, &TABLES) != want && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(&row_counts(lake, &TABLES), want, "{what}");
+}
+
 fn assert_exactly_once(lake: &Path, produced: usize) {
     let want = expected(0..produced);
     let got = row_counts(lake, &TABLES);
@@ -139,14 +149,11 @@ fn events_flow_from_kafka_through_plugins_into_parquet_exactly_once_across_kill_
         );
     }
     let want = expected(0..TOTAL);
-    let deadline = std::time::Instant::now() + Duration::from_secs(300);
-    while row_counts(&lake, &TABLES) != want && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    assert_eq!(
-        row_counts(&lake, &TABLES),
-        want,
-        "rows per table, 300 s after the last restart"
+    assert_rows_within(
+        300,
+        &lake,
+        &want,
+        "rows per table, 300 s after the last restart",
     );
     eprintln!(
         "all {TOTAL} events in the lake after {:?}",
@@ -206,11 +213,7 @@ fn two_pipeline_processes_split_the_partitions_and_survive_one_killed_with_9() {
     produce_events(&brokers, 4000..8000);
     let _a2 = kafka::start_pipeline(dir.path(), &config, &brokers, "a2");
     let want = expected(0..8000);
-    let deadline = std::time::Instant::now() + Duration::from_secs(180);
-    while row_counts(&lake, &TABLES) != want && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    assert_eq!(row_counts(&lake, &TABLES), want, "rows per table");
+    assert_rows_within(180, &lake, &want, "rows per table");
     let mut b = b;
     assert!(b.terminate().success());
     assert_exactly_once(&lake, 8000);
@@ -230,11 +233,7 @@ fn the_pipeline_rides_out_the_broker_being_killed_and_restarted() {
     broker.crash_and_restart(dir.path(), "broker-2");
     produce_events(&brokers, 2000..4000);
     let want = expected(0..4000);
-    let deadline = std::time::Instant::now() + Duration::from_secs(180);
-    while row_counts(&lake, &TABLES) != want && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    assert_eq!(row_counts(&lake, &TABLES), want, "rows per table");
+    assert_rows_within(180, &lake, &want, "rows per table");
     let log = dir.path().join("pipeline.log");
     // Lag comes from librdkafka's statistics, every 5 s.
     eventually(30, "consumer lag in /metrics", || {
@@ -333,11 +332,7 @@ fn kafka_down_and_back_on_the_mock_cluster_loses_nothing() {
     cluster.broker_up(1).unwrap();
     produce_events(&brokers, 1000..2000);
     let want = expected(0..2000);
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while row_counts(&lake, &TABLES) != want && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    assert_eq!(row_counts(&lake, &TABLES), want, "rows per table");
+    assert_rows_within(120, &lake, &want, "rows per table");
     let log = std::fs::read_to_string(dir.path().join("pipeline.log")).unwrap();
     assert!(
         log.contains("Kafka consumer error; librdkafka keeps retrying."),
