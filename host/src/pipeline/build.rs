@@ -46,8 +46,9 @@ pub enum PipelineError {
         pipeline: String,
         table: String,
         recorded: String,
+        /// Boxed: the error travels in every pipeline `Result`.
         #[source]
-        source: crate::schema::SchemaError,
+        source: Box<crate::schema::SchemaError>,
     },
 }
 
@@ -149,7 +150,7 @@ pub async fn check_lake_schemas(lake: &Lake, pipeline: &Pipeline) -> Result<(), 
             pipeline: pipeline.name.to_string(),
             table: name.to_string(),
             recorded: recorded.clone(),
-            source,
+            source: Box::new(source),
         })?;
         old.check_evolution(&sink.schema)
             .map_err(|source| PipelineError::SchemaChange {
