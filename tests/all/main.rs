@@ -2,6 +2,7 @@
 //! plugins are built by `build.rs`; the CLI tests run the real `sluice` binary.
 
 mod bad_input;
+mod bench;
 mod cli;
 mod kafka;
 mod lake;

@@ -27,5 +27,5 @@ mod service;
 mod worker;
 
 pub use build::{Pipeline, PipelineError, build_pipelines, check_lake_schemas};
-pub use service::{RunningPipelines, start_pipelines};
+pub use service::{FedPipelines, RunningPipelines, start_fed_pipelines, start_pipelines};
 pub use worker::spawn;

@@ -1,19 +1,21 @@
 //! Running a process's pipelines: the lake, the plugin engine, one thread
 //! per pipeline and the Kafka source thread feeding them, and an orderly
-//! stop (the source has every pipeline flush, then commits).
+//! stop (the source has every pipeline flush, then commits). [`FedPipelines`]
+//! are the same pipelines fed from memory instead of Kafka, for benchmarks.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use crossbeam_channel::{Select, Sender, bounded};
 use tokio::runtime::Handle;
 
 use crate::config::Config;
 use crate::lake::{Lake, LakeWriter, Retry, RollPolicy};
 use crate::plugin::{PluginEngine, SandboxLimits};
-use crate::source::{DurableOffsets, KafkaSource, consumer_config, inbox};
+use crate::source::{Delivery, DurableOffsets, KafkaSource, SourceBatch, consumer_config, inbox};
 
 use super::build::{build_pipelines, check_lake_schemas};
 use super::worker::spawn;
@@ -22,12 +24,46 @@ use super::worker::spawn;
 pub struct RunningPipelines {
     stop: Arc<AtomicBool>,
     source: Option<JoinHandle<anyhow::Result<()>>>,
-    workers: Vec<(String, JoinHandle<Result<(), super::PipelineError>>)>,
+    workers: Vec<(String, WorkerThread)>,
 }
 
 /// Opens the lake, loads every pipeline's plugins and starts consuming.
 /// Fails before consuming anything if a plugin, a table or the lake is wrong.
 pub async fn start_pipelines(config: &Config, runtime: Handle) -> anyhow::Result<RunningPipelines> {
+    let workers = start_workers(config, runtime).await?;
+    let client = consumer_config(&config.source.brokers, &config.source.group);
+    let source = KafkaSource::new(
+        &client,
+        config.source.topics.clone(),
+        config.limits.batch_size,
+        workers.outboxes,
+        workers.durable,
+    )?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_source = stop.clone();
+    let source = std::thread::Builder::new()
+        .name("kafka-source".into())
+        .spawn(move || source.run(&stop_source).map_err(anyhow::Error::from))
+        .context("spawning the source thread")?;
+    Ok(RunningPipelines {
+        stop,
+        source: Some(source),
+        workers: workers.threads,
+    })
+}
+
+/// Every pipeline of `config` on its thread, waiting for deliveries.
+struct Workers {
+    outboxes: Vec<Sender<Delivery>>,
+    threads: Vec<(String, WorkerThread)>,
+    durable: DurableOffsets,
+}
+
+type WorkerThread = JoinHandle<Result<(), super::PipelineError>>;
+
+/// Opens the lake, loads every pipeline's plugins, checks the tables against
+/// the lake and puts each pipeline on its thread.
+async fn start_workers(config: &Config, runtime: Handle) -> anyhow::Result<Workers> {
     // An unreachable HDFS is retried with backoff (and logged) for a while
     // before the process gives up and says why.
     let lake = Retry::default()
@@ -60,31 +96,17 @@ pub async fn start_pipelines(config: &Config, runtime: Handle) -> anyhow::Result
 
     let durable = DurableOffsets::default();
     let mut outboxes = Vec::new();
-    let mut workers = Vec::new();
+    let mut threads = Vec::new();
     for p in pipelines {
         let (tx, rx) = inbox();
         outboxes.push(tx);
         let name = p.name().to_string();
-        workers.push((name, spawn(p, rx, durable.clone(), runtime.clone())));
+        threads.push((name, spawn(p, rx, durable.clone(), runtime.clone())));
     }
-    let client = consumer_config(&config.source.brokers, &config.source.group);
-    let source = KafkaSource::new(
-        &client,
-        config.source.topics.clone(),
-        config.limits.batch_size,
+    Ok(Workers {
         outboxes,
+        threads,
         durable,
-    )?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop_source = stop.clone();
-    let source = std::thread::Builder::new()
-        .name("kafka-source".into())
-        .spawn(move || source.run(&stop_source).map_err(anyhow::Error::from))
-        .context("spawning the source thread")?;
-    Ok(RunningPipelines {
-        stop,
-        source: Some(source),
-        workers,
     })
 }
 
@@ -109,5 +131,70 @@ impl RunningPipelines {
                 .with_context(|| format!("pipeline `{name}` failed"))?;
         }
         source_result
+    }
+}
+
+/// Pipelines fed by the caller instead of a Kafka source: the same threads,
+/// channels, plugins and lake writer as [`start_pipelines`], with batches
+/// handed over from memory. For benchmarks that measure the engine without
+/// a broker.
+pub struct FedPipelines {
+    outboxes: Vec<Sender<Delivery>>,
+    workers: Vec<(String, WorkerThread)>,
+}
+
+/// Starts every pipeline of `config` as [`start_pipelines`] does, without a
+/// source: hand them batches with [`FedPipelines::deliver`].
+pub async fn start_fed_pipelines(config: &Config, runtime: Handle) -> anyhow::Result<FedPipelines> {
+    let workers = start_workers(config, runtime).await?;
+    Ok(FedPipelines {
+        outboxes: workers.outboxes,
+        workers: workers.threads,
+    })
+}
+
+impl FedPipelines {
+    /// Hands `batch` to every pipeline, as the Kafka source does; blocks
+    /// while a pipeline's channel is full.
+    pub fn deliver(&self, batch: &Arc<SourceBatch>) -> anyhow::Result<()> {
+        for (outbox, (name, _)) in self.outboxes.iter().zip(&self.workers) {
+            outbox
+                .send(Delivery::Batch(batch.clone()))
+                .map_err(|_| anyhow::anyhow!("pipeline `{name}` stopped"))?;
+        }
+        Ok(())
+    }
+
+    /// Has every pipeline flush all its files and stop. Returns, per
+    /// pipeline, when it had everything in the lake.
+    pub fn finish(mut self) -> anyhow::Result<Vec<(String, Instant)>> {
+        let mut acks = Vec::with_capacity(self.outboxes.len());
+        for outbox in &self.outboxes {
+            let (tx, rx) = bounded(1);
+            // A pipeline that already stopped reports its error when joined.
+            let _ = outbox.send(Delivery::Shutdown(tx));
+            acks.push(rx);
+        }
+        let mut done: Vec<Option<Instant>> = vec![None; acks.len()];
+        let mut select = Select::new();
+        for rx in &acks {
+            select.recv(rx);
+        }
+        for _ in 0..acks.len() {
+            let op = select.select();
+            let i = op.index();
+            let _ = op.recv(&acks[i]);
+            done[i] = Some(Instant::now());
+            select.remove(i);
+        }
+        let mut finished = Vec::with_capacity(done.len());
+        for ((name, worker), done) in self.workers.drain(..).zip(done) {
+            worker
+                .join()
+                .map_err(|_| anyhow::anyhow!("pipeline `{name}` panicked"))?
+                .with_context(|| format!("pipeline `{name}` failed"))?;
+            finished.push((name, done.unwrap_or_else(Instant::now)));
+        }
+        Ok(finished)
     }
 }

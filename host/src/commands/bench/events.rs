@@ -2,6 +2,10 @@
 //! types with its request headers merged in, about 250 bytes each.
 
 use std::fmt::Write;
+use std::io::Write as _;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 const HOSTS: [&str; 4] = [
     "user1.comcast.com",
@@ -53,4 +57,143 @@ pub(crate) fn reference_event(i: u64, out: &mut String) {
         ),
     }
     .expect("writing to a String");
+}
+
+/// The kinds of event [`EventMix`] makes, in the order of [`MIX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EventKind {
+    PurchaseSword,
+    PurchaseKnife,
+    PurchaseShield,
+    BuyItem,
+    JoinGuild,
+    Signup,
+    Login,
+    /// The reference's `/` route: an event no default table wants.
+    Default,
+}
+
+/// Per hundred events: every table of the default pipelines gets rows, and
+/// a sixth of the events go nowhere.
+const MIX: [(EventKind, u64); 8] = [
+    (EventKind::PurchaseSword, 20),
+    (EventKind::PurchaseKnife, 10),
+    (EventKind::PurchaseShield, 5),
+    (EventKind::BuyItem, 20),
+    (EventKind::JoinGuild, 12),
+    (EventKind::Signup, 6),
+    (EventKind::Login, 10),
+    (EventKind::Default, 17),
+];
+
+const AGENTS: [&str; 3] = [
+    "ApacheBench/2.3",
+    "curl/7.47.0",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+];
+const QUALITIES: [&str; 3] = ["common", "rare", "legendary"];
+
+/// An endless, seeded stream of reference-shaped events (about 250 bytes)
+/// in the [`MIX`] of kinds: the same seed gives the same events. Counts what
+/// it made, so a benchmark can check every table got its rows.
+#[derive(Debug)]
+pub(crate) struct EventMix {
+    rng: StdRng,
+    made: [u64; MIX.len()],
+}
+
+impl EventMix {
+    pub(crate) fn new(seed: u64) -> EventMix {
+        EventMix {
+            rng: StdRng::seed_from_u64(seed),
+            made: [0; MIX.len()],
+        }
+    }
+
+    /// Replaces `out` with the next event.
+    pub(crate) fn next_event(&mut self, out: &mut Vec<u8>) -> EventKind {
+        out.clear();
+        let r = self.rng.next_u64();
+        let mut pick = r % 100;
+        let mut index = 0;
+        while pick >= MIX[index].1 {
+            pick -= MIX[index].1;
+            index += 1;
+        }
+        self.made[index] += 1;
+        let kind = MIX[index].0;
+        let r2 = self.rng.next_u64();
+        let host = HOSTS[(r >> 8) as usize % HOSTS.len()];
+        let agent = AGENTS[(r >> 12) as usize % AGENTS.len()];
+        let user = (r >> 16) % 100_000;
+        let item = ITEMS[(r >> 40) as usize % ITEMS.len()];
+        let written = match kind {
+            EventKind::PurchaseSword => write!(
+                out,
+                r#"{{"event_type": "purchase_sword", "description": "a sharp sword", "Host": "{host}", "Accept": "*/*", "User-Agent": "{agent}""#
+            ),
+            EventKind::PurchaseKnife => write!(
+                out,
+                r#"{{"event_type": "purchase_knife", "description": "very sharp knife", "Host": "{host}", "Accept": "*/*", "User-Agent": "{agent}""#
+            ),
+            EventKind::PurchaseShield => write!(
+                out,
+                r#"{{"event_type": "purchase_shield", "description": "a sturdy shield", "Host": "{host}", "Accept": "*/*", "User-Agent": "{agent}""#
+            ),
+            EventKind::BuyItem => write!(
+                out,
+                r#"{{"username": "user{user}", "event_type": "buy_item", "Accept": "*/*", "User-Agent": "{agent}", "item_type": "{item}", "Host": "{host}", "inventory": ["sword", "potion", "{item}"], "item_quality": "{}""#,
+                QUALITIES[(r >> 44) as usize % QUALITIES.len()]
+            ),
+            EventKind::JoinGuild => write!(
+                out,
+                r#"{{"username": "user{user}", "event_type": "join_guild", "guild_name": "{}", "Accept": "*/*", "User-Agent": "{agent}", "Host": "{host}""#,
+                GUILDS[(r >> 44) as usize % GUILDS.len()]
+            ),
+            EventKind::Signup | EventKind::Login => write!(
+                out,
+                r#"{{"username": "user{user}", "event_type": "{}", "user_info": {{"session_datetime": "2026-11-29 {:02}:{:02}:{:02}", "inventory": [{}]}}, "Accept": "*/*", "User-Agent": "{agent}", "Host": "{host}""#,
+                if kind == EventKind::Signup {
+                    "signup"
+                } else {
+                    "login"
+                },
+                (r2 >> 48) % 24,
+                (r2 >> 40) % 60,
+                (r2 >> 32) % 60,
+                if kind == EventKind::Signup {
+                    ""
+                } else {
+                    r#""sword", "potion""#
+                },
+            ),
+            EventKind::Default => write!(
+                out,
+                r#"{{"event_type": "default", "Host": "{host}", "Accept": "*/*", "User-Agent": "{agent}""#
+            ),
+        };
+        // Every event carries a unique id, as the game API's do.
+        let written = written.and_then(|()| {
+            write!(
+                out,
+                r#", "event_id": "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}"}}"#,
+                r2 as u32,
+                (r2 >> 32) as u16,
+                (r2 >> 48) & 0xfff,
+                0x8000 | ((r >> 48) & 0x3fff),
+                self.rng.next_u64() & 0xffff_ffff_ffff
+            )
+        });
+        written.expect("writing to a Vec");
+        kind
+    }
+
+    /// How many events of `kind` were made so far.
+    pub(crate) fn made(&self, kind: EventKind) -> u64 {
+        MIX.iter()
+            .zip(self.made)
+            .filter(|((k, _), _)| *k == kind)
+            .map(|(_, n)| n)
+            .sum()
+    }
 }

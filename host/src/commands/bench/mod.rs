@@ -2,14 +2,26 @@
 //! release build (`cargo run --release -- bench ...`), never in tests.
 
 mod events;
+mod pipeline;
 mod plugins;
 
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 use clap::Subcommand;
+
+use crate::commands::plugin::build_plugins;
+
+/// The plugins workspace of the checkout this binary was built from.
+const CHECKOUT_PLUGINS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins");
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Events per second through example plugins and chains, per batch size.
     Plugins(plugins::PluginsArgs),
+    /// Events per second through the default pipelines: from memory, the
+    /// embedded broker's ceiling, and end to end.
+    Pipeline(pipeline::PipelineArgs),
 }
 
 impl BenchCommand {
@@ -21,6 +33,21 @@ impl BenchCommand {
         }
         match self {
             BenchCommand::Plugins(args) => args.run(),
+            BenchCommand::Pipeline(args) => args.run(),
         }
     }
+}
+
+/// The folder of example plugins a benchmark loads: `given`, or else the
+/// checkout's plugins, built (in release) first.
+fn plugins_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = given {
+        return Ok(dir);
+    }
+    let built = build_plugins(Path::new(CHECKOUT_PLUGINS))?;
+    built
+        .first()
+        .and_then(|p| p.parent())
+        .map(Path::to_path_buf)
+        .context("the plugins build produced nothing")
 }

@@ -2,18 +2,14 @@
 //! own overhead), `is_purchase`, and the chain `is_purchase` → `munge_event`,
 //! at batch sizes 1, 64 and 1024, with the sandbox limits on.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 
 use super::events::reference_event;
-use crate::commands::plugin::build_plugins;
 use crate::plugin::{EventBatch, EventMeta, Plugin, PluginChain, PluginEngine, SandboxLimits};
-
-/// The plugins workspace of the checkout this binary was built from.
-const CHECKOUT_PLUGINS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins");
 
 #[derive(Debug, Args)]
 pub struct PluginsArgs {
@@ -34,17 +30,7 @@ pub struct PluginsArgs {
 
 impl PluginsArgs {
     pub fn run(self) -> anyhow::Result<()> {
-        let dir = match self.plugins {
-            Some(dir) => dir,
-            None => {
-                let built = build_plugins(Path::new(CHECKOUT_PLUGINS))?;
-                built
-                    .first()
-                    .and_then(|p| p.parent())
-                    .map(Path::to_path_buf)
-                    .context("the plugins build produced nothing")?
-            }
-        };
+        let dir = super::plugins_dir(self.plugins)?;
         let engine = PluginEngine::new(SandboxLimits::default())?;
         let load = |name: &str| Plugin::load_file(&engine, &dir.join(format!("{name}.wasm")));
         let keep_all = load("keep_all")?;

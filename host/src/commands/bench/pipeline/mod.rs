@@ -1,0 +1,432 @@
+//! `sluice bench pipeline`: reference-shaped events through the two default
+//! pipelines (`is_purchase` → `sword_purchases`; `game_events` →
+//! `events_buy`, `events_guild`, `events_user`), three figures side by side:
+//!
+//! 1. `memory`: the engine alone, batches handed over from memory as the
+//!    Kafka source hands them, into Parquet files in a lake directory
+//!    (`memory.rs`);
+//! 2. `broker`: the embedded broker's ceiling, a bare consumer draining the
+//!    topic (`broker.rs`);
+//! 3. `e2e`: broker → pipeline service → tables in the lake (`e2e.rs`).
+//!
+//! Every run checks the rows in the lake (read from the Parquet footers)
+//! against the events made, so a figure never comes from lost work.
+//! `measure.rs` reads memory, CPU per thread and footers.
+
+mod broker;
+mod e2e;
+mod measure;
+mod memory;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+
+use crate::config::Config;
+
+use super::events::{EventKind, EventMix};
+use measure::{
+    CpuSpent, LakeCount, Spread, mib, parse_count, peak_rss, reset_peak_rss, show_count, thousands,
+};
+
+/// The topic the benchmark's events are on, as in `sluice serve`.
+const TOPIC: &str = crate::config::DEFAULT_TOPIC;
+
+/// The targets, printed beside the figures.
+const TARGET_MEMORY_RATE: f64 = 500_000.0;
+const TARGET_E2E_SHARE: f64 = 0.8;
+const TARGET_RSS: u64 = 500 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Part {
+    /// 1: the pipelines fed from memory, no broker.
+    Memory,
+    /// 2: produce to the embedded broker, then a bare consumer drains it.
+    Broker,
+    /// 3: embedded broker → pipeline service → lake.
+    E2e,
+}
+
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    /// Events per run: 100k, 1M, 10M or a number; several (comma-separated)
+    /// run one after another.
+    #[arg(long, value_delimiter = ',', value_parser = parse_count, default_value = "1M")]
+    events: Vec<u64>,
+    /// Runs per figure; the median is reported with the range.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Events per batch (default: the config's `limits.batch_size`).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// A folder holding is_purchase.wasm and game_events.wasm (default:
+    /// build the checkout's plugins, as `sluice bench plugins` does).
+    #[arg(long)]
+    plugins: Option<PathBuf>,
+    /// Only these parts (comma-separated); run one per process to measure
+    /// each one's memory alone.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<Part>,
+    /// Seed of the event mix.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where the lakes and the broker's data go (fresh folders, removed after
+    /// each run; default: the system's temporary folder).
+    #[arg(long, env = "SLUICE_BENCH_DIR")]
+    work_dir: Option<PathBuf>,
+}
+
+/// What every part shares: the default config with the bench's plugins and
+/// batch size.
+struct Setup {
+    config: Config,
+}
+
+impl PipelineArgs {
+    pub fn run(self) -> anyhow::Result<()> {
+        if self.runs == 0 {
+            bail!("--runs must be at least 1");
+        }
+        let plugins = super::plugins_dir(self.plugins.clone())?;
+        for name in ["is_purchase", "game_events"] {
+            let path = plugins.join(format!("{name}.wasm"));
+            if !path.is_file() {
+                bail!(
+                    "no {} (the default pipelines need is_purchase.wasm and game_events.wasm); build them with `(cd plugins && cargo build --release)` or pass --plugins",
+                    path.display()
+                );
+            }
+        }
+        if let Some(dir) = &self.work_dir {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the work folder {}", dir.display()))?;
+            WORK_ROOT
+                .set(dir.clone())
+                .map_err(|_| anyhow::anyhow!("the work folder is set once"))?;
+        }
+        let mut config = Config {
+            plugin_dir: plugins.clone(),
+            ..Config::default()
+        };
+        if let Some(batch) = self.batch {
+            if batch == 0 {
+                bail!("--batch must be at least 1");
+            }
+            config.limits.batch_size = batch;
+        }
+        let setup = Setup { config };
+        // The service records metrics; so does the bench, as production does.
+        let _ = crate::http::prometheus();
+        let parts = if self.only.is_empty() {
+            vec![Part::Memory, Part::Broker, Part::E2e]
+        } else {
+            self.only.clone()
+        };
+
+        println!(
+            "sluice bench pipeline: events of {} bytes on average (seed {}), batch {}, {} run(s) per figure; median (min–max)",
+            average_size(self.seed),
+            self.seed,
+            setup.config.limits.batch_size,
+            self.runs
+        );
+        println!(
+            "pipelines: game_events → events_buy, events_guild, events_user; is_purchase → sword_purchases; plugins from {}",
+            plugins.display()
+        );
+        println!(
+            "work folder: {}; {} cores",
+            work_root().display(),
+            std::thread::available_parallelism().map_or(0, usize::from)
+        );
+        for &events in &self.events {
+            println!();
+            println!("== {} events ==", show_count(events));
+            if parts.contains(&Part::Memory) {
+                self.memory(&setup, events)?;
+            }
+            if parts.contains(&Part::Broker) || parts.contains(&Part::E2e) {
+                self.broker_and_e2e(&setup, events, &parts)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn memory(&self, setup: &Setup, events: u64) -> anyhow::Result<()> {
+        let reset = reset_peak_rss();
+        let mut runs = Vec::with_capacity(self.runs);
+        for _ in 0..self.runs {
+            runs.push(memory::run(setup, events, self.seed)?);
+        }
+        let peak = peak_rss();
+        let n = events as f64;
+        let rate = |d: Duration| n / d.as_secs_f64();
+        println!("1. pipelines fed from memory (no broker)");
+        row(
+            "both pipelines, every event",
+            Spread::of(runs.iter().map(|r| rate(r.wall))),
+            Spread::of(runs.iter().map(|r| r.wall.as_secs_f64())),
+        );
+        for (i, (name, _)) in runs[0].pipelines.iter().enumerate() {
+            row(
+                &format!("  {name} done"),
+                Spread::of(runs.iter().map(|r| rate(r.pipelines[i].1))),
+                Spread::of(runs.iter().map(|r| r.pipelines[i].1.as_secs_f64())),
+            );
+        }
+        let generating = Spread::of(runs.iter().map(|r| r.generating.as_secs_f64() * 1e9 / n));
+        println!(
+            "   making the events: {:.0} ns/event on the feeding thread, inside the times above",
+            generating.median
+        );
+        let median = median_run(&runs, |r| r.wall);
+        lake_line(&median.lake);
+        cpu_line(&median.cpu, median.wall);
+        let memory_rate = Spread::of(runs.iter().map(|r| rate(r.wall))).median;
+        verdict(
+            &format!("target (1) ≥ {} events/s", thousands(TARGET_MEMORY_RATE)),
+            memory_rate >= TARGET_MEMORY_RATE,
+        );
+        rss_line(peak, reset, "part 1");
+        Ok(())
+    }
+
+    fn broker_and_e2e(&self, setup: &Setup, events: u64, parts: &[Part]) -> anyhow::Result<()> {
+        let reset = reset_peak_rss();
+        let fixture = broker::BrokerFixture::start()?;
+        let (produce, expected) = broker::produce(&fixture, events, self.seed)?;
+        let n = events as f64;
+        let rate = |d: Duration| n / d.as_secs_f64();
+        println!(
+            "2. embedded broker (tansu, SQLite) at {}",
+            fixture.bootstrap()
+        );
+        row(
+            "produce (acks=all, once)",
+            Spread::of([rate(produce)]),
+            Spread::of([produce.as_secs_f64()]),
+        );
+        let mut drains = Vec::new();
+        if parts.contains(&Part::Broker) {
+            for run in 0..self.runs {
+                drains.push(broker::drain(&fixture, events, &group("bare", run))?);
+            }
+            row(
+                "bare consumer drains it",
+                Spread::of(drains.iter().map(|d| rate(d.wall))),
+                Spread::of(drains.iter().map(|d| d.wall.as_secs_f64())),
+            );
+            println!(
+                "   joining the group took {:.2} s of that (median)",
+                Spread::of(drains.iter().map(|d| d.first_record.as_secs_f64())).median
+            );
+        }
+        if parts.contains(&Part::E2e) {
+            let mut runs = Vec::new();
+            for run in 0..self.runs {
+                runs.push(e2e::run(
+                    setup,
+                    &fixture,
+                    events,
+                    &expected,
+                    &group("e2e", run),
+                )?);
+            }
+            println!("3. end to end: broker → pipeline service → lake");
+            let e2e_rate = Spread::of(runs.iter().map(|r| rate(r.wall)));
+            row(
+                "every event in the lake",
+                e2e_rate,
+                Spread::of(runs.iter().map(|r| r.wall.as_secs_f64())),
+            );
+            println!(
+                "   every event taken by both pipelines after {:.2} s (median); the rest is the final flush and commit",
+                Spread::of(runs.iter().map(|r| r.consumed.as_secs_f64())).median
+            );
+            let median = median_run(&runs, |r| r.wall);
+            lake_line(&median.lake);
+            cpu_line(&median.cpu, median.wall);
+            if !drains.is_empty() {
+                let ceiling = Spread::of(drains.iter().map(|d| rate(d.wall))).median;
+                let share = e2e_rate.median / ceiling;
+                verdict(
+                    &format!(
+                        "target (3) ≥ {:.0}% of (2): {:.0}%",
+                        TARGET_E2E_SHARE * 100.0,
+                        share * 100.0
+                    ),
+                    share >= TARGET_E2E_SHARE,
+                );
+            }
+        }
+        drop(fixture);
+        rss_line(peak_rss(), reset, "parts 2–3, broker in this process");
+        Ok(())
+    }
+}
+
+/// A consumer group no earlier run used, so it starts at the beginning.
+fn group(part: &str, run: usize) -> String {
+    format!("sluice-bench-{part}-{}-{run}", std::process::id())
+}
+
+fn row(label: &str, rate: Spread, secs: Spread) {
+    println!(
+        "   {label:<30} {:>32} events/s   {}",
+        rate.rate(),
+        secs.secs()
+    );
+}
+
+fn verdict(what: &str, met: bool) {
+    println!("   {what}: {}", if met { "met" } else { "MISSED" });
+}
+
+fn rss_line(peak: Option<u64>, reset: bool, what: &str) {
+    let Some(peak) = peak else {
+        println!("   peak RSS: unknown (no /proc/self/status)");
+        return;
+    };
+    let scope = if reset {
+        what.to_string()
+    } else {
+        "the whole process so far: the kernel refused to reset the peak".to_string()
+    };
+    println!(
+        "   peak RSS ({scope}): {}; target < {}: {}",
+        mib(peak),
+        mib(TARGET_RSS),
+        if peak < TARGET_RSS { "met" } else { "MISSED" }
+    );
+}
+
+fn lake_line(lake: &LakeCount) {
+    let tables: Vec<String> = lake
+        .tables
+        .iter()
+        .map(|(table, (_, rows))| format!("{table} {}", thousands(*rows as f64)))
+        .collect();
+    println!(
+        "   lake (median run): {} files, {} rows: {}",
+        lake.files(),
+        thousands(lake.total_rows() as f64),
+        tables.join(" · ")
+    );
+}
+
+fn cpu_line(cpu: &CpuSpent, wall: Duration) {
+    let mut threads: Vec<String> = cpu
+        .threads
+        .iter()
+        .map(|(name, secs)| format!("{name} {secs:.2}"))
+        .collect();
+    let seen: f64 = cpu.threads.iter().map(|(_, s)| s).sum();
+    if cpu.total - seen >= 0.01 {
+        threads.push(format!(
+            "final flush and ended threads {:.2}",
+            cpu.total - seen
+        ));
+    }
+    println!(
+        "   CPU (median run): {:.2} s over {:.2} s wall ({:.2} cores); by thread: {}",
+        cpu.total,
+        wall.as_secs_f64(),
+        cpu.total / wall.as_secs_f64(),
+        threads.join(" · ")
+    );
+}
+
+fn median_run<T>(runs: &[T], key: impl Fn(&T) -> Duration) -> &T {
+    let mut sorted: Vec<&T> = runs.iter().collect();
+    sorted.sort_by_key(|r| key(r));
+    sorted[sorted.len() / 2]
+}
+
+fn average_size(seed: u64) -> usize {
+    let mut mix = EventMix::new(seed);
+    let mut json = Vec::new();
+    let n = 10_000;
+    (0..n)
+        .map(|_| {
+            mix.next_event(&mut json);
+            json.len()
+        })
+        .sum::<usize>()
+        / n
+}
+
+/// Rows each table must hold after the events an [`EventMix`] made, and no
+/// dead letters.
+#[derive(Debug, Clone)]
+pub(super) struct Expected {
+    tables: Vec<(&'static str, u64)>,
+}
+
+impl Expected {
+    fn of(mix: &EventMix) -> Expected {
+        use EventKind::*;
+        let n = |kinds: &[EventKind]| kinds.iter().map(|&k| mix.made(k)).sum::<u64>();
+        Expected {
+            tables: vec![
+                (
+                    "events_buy",
+                    n(&[PurchaseSword, PurchaseKnife, PurchaseShield, BuyItem]),
+                ),
+                ("events_guild", n(&[JoinGuild])),
+                ("events_user", n(&[Signup, Login])),
+                ("sword_purchases", n(&[PurchaseSword])),
+            ],
+        }
+    }
+
+    fn check(&self, lake: &LakeCount) -> anyhow::Result<()> {
+        for &(table, rows) in &self.tables {
+            let found = lake.rows(table);
+            if found != rows {
+                bail!("table `{table}` holds {found} rows; the events made call for {rows}");
+            }
+        }
+        for (table, (_, rows)) in &lake.tables {
+            if table.starts_with("_dead_letters") && *rows > 0 {
+                bail!("{rows} dead letters in `{table}`: the benchmark's events should all fit");
+            }
+        }
+        Ok(())
+    }
+}
+
+static WORK_ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+fn work_root() -> PathBuf {
+    WORK_ROOT.get().cloned().unwrap_or_else(std::env::temp_dir)
+}
+
+/// A fresh folder under the work root, removed when dropped.
+pub(super) struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn new(part: &str) -> anyhow::Result<WorkDir> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let path = work_root().join(format!(
+            "sluice-bench-{}-{part}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("creating the work folder {}", path.display()))?;
+        Ok(WorkDir(path))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
