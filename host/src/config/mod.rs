@@ -62,7 +62,8 @@ pub struct FlushConfig {
     /// A file is closed at this many rows...
     #[serde(default = "defaults::flush_rows")]
     pub rows: usize,
-    /// ...or this many bytes of buffered JSON...
+    /// ...or when a pipeline's open files together hold this many bytes
+    /// in memory (the largest is closed)...
     #[serde(default = "defaults::flush_bytes")]
     pub bytes: usize,
     /// ...or when its oldest row is this old, so a quiet table still becomes

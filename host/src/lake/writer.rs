@@ -5,7 +5,8 @@
 //! partition and offset of each row. They are encoded into an open file per
 //! (table, topic, partition) straight away (compressed, so a buffer costs
 //! about what its file will). A file is sealed when it reaches
-//! [`RollPolicy::max_rows`] or [`RollPolicy::max_bytes`], when it is
+//! [`RollPolicy::max_rows`], when the open files together outgrow
+//! [`RollPolicy::max_bytes`] (the largest is sealed), when it is
 //! [`RollPolicy::max_age`] old, when the next row belongs to another UTC
 //! day, or when the schema or metadata of the rows changes. Sealed files are
 //! published in the order they were sealed; what leaves is a [`Durable`] for
@@ -46,8 +47,10 @@ use super::store::{Lake, progress_of};
 pub struct RollPolicy {
     /// Rows per file, at most (a run of rows with one offset may overshoot).
     pub max_rows: usize,
-    /// Approximate compressed bytes per file. Open files are held in memory,
-    /// so this times the number of (table, partition) pairs bounds memory.
+    /// Memory all open files of this writer may hold together: the Parquet
+    /// bytes encoded so far plus each file's buffered row group. Past it,
+    /// the largest open file is sealed. So memory stays bounded however
+    /// many (table, partition) files are open, and no file grows past it.
     pub max_bytes: usize,
     /// The longest a row waits in memory before its file is published: a
     /// quiet table is still queryable within this.
@@ -411,13 +414,35 @@ impl LakeWriter {
                 })?;
             open.rows += end - start;
             open.last_offset = offsets[end - 1];
-            let size = open.writer.bytes_written() + open.writer.in_progress_size();
-            if open.rows >= self.policy.max_rows || size >= self.policy.max_bytes {
+            if open.rows >= self.policy.max_rows {
                 self.seal(key)?;
             }
             start = end;
         }
-        Ok(())
+        self.seal_over_budget()
+    }
+
+    /// Seals the largest open files until all of them together fit in
+    /// [`RollPolicy::max_bytes`].
+    fn seal_over_budget(&mut self) -> Result<(), LakeError> {
+        loop {
+            let mut total = 0;
+            let mut largest: Option<(usize, &Key)> = None;
+            for (key, open) in &self.open {
+                let size = open.writer.bytes_written() + open.writer.memory_size();
+                total += size;
+                if largest.is_none_or(|(most, _)| size > most) {
+                    largest = Some((size, key));
+                }
+            }
+            match largest {
+                Some((_, key)) if total > self.policy.max_bytes => {
+                    let key = key.clone();
+                    self.seal(&key)?;
+                }
+                _ => return Ok(()),
+            }
+        }
     }
 
     fn open_file(
