@@ -1,6 +1,7 @@
 //! The `sluice` command line: a clap-derive enum of subcommands, one file
 //! (or folder) per command. `main.rs` only calls [`main`].
 
+mod api;
 mod args;
 mod bench;
 mod broker;
@@ -25,6 +26,8 @@ pub struct Cli {
 enum Command {
     /// Run everything in one process: embedded broker, pipelines, lake, HTTP.
     Serve(serve::ServeCommand),
+    /// Run the game API alone, logging events to a Kafka it connects to.
+    Api(api::ApiCommand),
     /// Run the embedded Kafka-compatible broker alone.
     Broker(broker::BrokerCommand),
     /// Consume Kafka and run the configured pipelines into the lake.
@@ -59,6 +62,7 @@ pub fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Serve(cmd) => cmd.run(),
+        Command::Api(cmd) => cmd.run(),
         Command::Broker(cmd) => cmd.run(),
         Command::Pipeline(cmd) => cmd.run(),
         Command::Plugin(cmd) => cmd.run(),
