@@ -687,6 +687,41 @@ fn tail_streams_the_topic_as_server_sent_events() {
     let mut want = [first, second];
     want.sort();
     assert_eq!(seen, want);
+
+    // `sluice tail` prints the same events, one JSON line each.
+    let (ok, stdout, stderr) = sluice(
+        &[
+            "tail",
+            "--url",
+            &stack.url(""),
+            "--from",
+            "beginning",
+            "--event-type",
+            "purchase_sword",
+            "-n",
+            "2",
+            "--data",
+            stack.data().to_str().unwrap(),
+        ],
+        stack.dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    let mut printed: Vec<String> = stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["event_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    printed.sort();
+    assert_eq!(printed, want);
+    let (ok, _, stderr) = sluice(
+        &["tail", "--url", &stack.url(""), "--token", "wrong"],
+        stack.dir.path(),
+    );
+    assert!(!ok && stderr.contains("401"), "{stderr}");
 }
 
 /// Kills `sluice broker` (-9) under load: requests get a 503 that says
@@ -762,6 +797,46 @@ fn kafka_down_is_a_503_and_no_acknowledged_event_is_lost() {
     stack.start_api("api-2");
     let (status, _, body) = call(get(&url));
     assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn sluice_serve_serves_the_game_api_on_its_one_port() {
+    let dir = scratch_dir();
+    let (broker_port, http_port) = (free_port(), free_port());
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "plugin_dir = \"{PLUGINS}\"\n[lake]\nurl = \"{}\"\n",
+            dir.path().join("lake").display()
+        ),
+    )
+    .unwrap();
+    let _serve = Sluice::start(
+        "serve",
+        &[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--broker-listen",
+            &format!("127.0.0.1:{broker_port}"),
+            "--data",
+            dir.path().join("data").to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{http_port}"),
+        ],
+        dir.path(),
+    );
+    wait_for_port(http_port, "sluice serve");
+    let url = |path: &str| format!("http://127.0.0.1:{http_port}{path}");
+    let (status, id, body) = call(get(&url("/purchase_a_sword")));
+    assert_eq!((status, body.as_str()), (200, "Sword Purchased!\n"));
+    let id = id.unwrap();
+    assert_eq!(get(&url("/metrics")).status().as_u16(), 200);
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(log.contains("admin     token generated into"), "{log}");
+    let events = read_events(&format!("127.0.0.1:{broker_port}"), |e| e.contains_key(&id));
+    assert_eq!(events[&id]["event_type"], "purchase_sword");
 }
 
 /// A real `redis-server` on a free port, killed when dropped.

@@ -8,6 +8,7 @@ mod broker;
 mod pipeline;
 mod plugin;
 mod serve;
+mod tail;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,8 @@ enum Command {
     Broker(broker::BrokerCommand),
     /// Consume Kafka and run the configured pipelines into the lake.
     Pipeline(pipeline::PipelineCommand),
+    /// Print the topic's events as they arrive (like `kafkacat -C`).
+    Tail(tail::TailCommand),
     /// Write, build and check event plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -65,6 +68,7 @@ pub fn main() -> ExitCode {
         Command::Api(cmd) => cmd.run(),
         Command::Broker(cmd) => cmd.run(),
         Command::Pipeline(cmd) => cmd.run(),
+        Command::Tail(cmd) => cmd.run(),
         Command::Plugin(cmd) => cmd.run(),
         Command::Bench(cmd) => cmd.run(),
     };
