@@ -800,6 +800,32 @@ fn kafka_down_is_a_503_and_no_acknowledged_event_is_lost() {
 }
 
 #[test]
+fn sluice_load_plays_the_game_and_reports_latencies_by_route() {
+    let stack = Stack::start(&[]);
+    let (ok, stdout, stderr) = sluice(
+        &[
+            "load",
+            "--url",
+            &stack.url(""),
+            "--players",
+            "3",
+            "--rate",
+            "40",
+            "--duration",
+            "2s",
+        ],
+        stack.dir.path(),
+    );
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("3 of 3 players logged in"), "{stderr}");
+    assert!(stdout.contains(" 0 errors"), "{stdout}");
+    for route in ["/signup", "/login", "/buy/{item}"] {
+        assert!(stdout.contains(route), "{route} in {stdout}");
+    }
+    assert!(stdout.contains("p99 ms"), "{stdout}");
+}
+
+#[test]
 fn sluice_serve_serves_the_game_api_on_its_one_port() {
     let dir = scratch_dir();
     let (broker_port, http_port) = (free_port(), free_port());

@@ -5,6 +5,7 @@ mod api;
 mod args;
 mod bench;
 mod broker;
+mod load;
 mod pipeline;
 mod plugin;
 mod serve;
@@ -33,6 +34,8 @@ enum Command {
     Broker(broker::BrokerCommand),
     /// Consume Kafka and run the configured pipelines into the lake.
     Pipeline(pipeline::PipelineCommand),
+    /// Play the game with N simulated players at a target rate; report latencies and errors.
+    Load(load::LoadCommand),
     /// Print the topic's events as they arrive (like `kafkacat -C`).
     Tail(tail::TailCommand),
     /// Write, build and check event plugins.
@@ -68,6 +71,7 @@ pub fn main() -> ExitCode {
         Command::Api(cmd) => cmd.run(),
         Command::Broker(cmd) => cmd.run(),
         Command::Pipeline(cmd) => cmd.run(),
+        Command::Load(cmd) => cmd.run(),
         Command::Tail(cmd) => cmd.run(),
         Command::Plugin(cmd) => cmd.run(),
         Command::Bench(cmd) => cmd.run(),
