@@ -86,7 +86,17 @@ impl Stack {
             data.to_str().unwrap(),
         ];
         args.extend(self.api_args.iter().map(String::as_str));
-        self.api = Some(Sluice::start(log, &args, self.dir.path()));
+        // With the access log on, to check what reaches it.
+        let file = std::fs::File::create(self.dir.path().join(format!("{log}.log"))).unwrap();
+        let child = Command::new(sluice_bin())
+            .args(&args)
+            .current_dir(self.dir.path())
+            .env("SLUICE_LOG", "info,sluice::access=debug")
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        self.api = Some(Sluice { child });
         wait_for_port(self.api_port, "the API");
     }
 
@@ -459,8 +469,18 @@ fn every_reference_route_replies_and_logs_its_event_in_kafka() {
 
     let log = stack.log("api");
     assert!(
+        log.contains("sluice::access")
+            && log.contains(r#""/signup""#)
+            && log.contains(r#""/login""#),
+        "the access log is on:\n{log}"
+    );
+    assert!(
         !log.contains(PASSWORD),
         "the password reached the log:\n{log}"
+    );
+    assert!(
+        !log.contains(&session),
+        "a session id reached the log:\n{log}"
     );
 }
 

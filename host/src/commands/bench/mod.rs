@@ -1,6 +1,7 @@
 //! `sluice bench ...`: benchmarks that print figures. They belong in a
 //! release build (`cargo run --release -- bench ...`), never in tests.
 
+mod api;
 mod events;
 mod plugins;
 
@@ -10,6 +11,8 @@ use clap::Subcommand;
 pub enum BenchCommand {
     /// Events per second through example plugins and chains, per batch size.
     Plugins(plugins::PluginsArgs),
+    /// Requests per second and latency of the game API with Kafka acks on, under wrk and ab.
+    Api(api::ApiArgs),
 }
 
 impl BenchCommand {
@@ -21,6 +24,7 @@ impl BenchCommand {
         }
         match self {
             BenchCommand::Plugins(args) => args.run(),
+            BenchCommand::Api(args) => args.run(),
         }
     }
 }
