@@ -283,23 +283,31 @@ pub async fn buy(
     let Some(sold) = catalog::item(&item) else {
         return Ok(NOT_IN_STOCK.into_response());
     };
-    let now = SystemTime::now();
-    let Some(user) = api
-        .store()
-        .add_item(&username, sold.name, &session_datetime(now))
-        .await?
-    else {
+    // The event first: a 503 then means nothing happened, so a retry does
+    // not buy twice. Its inventory is the stored one plus this item.
+    let Some(user) = api.store().user(&username).await? else {
         return Ok(INVALID_USERNAME.into_response());
     };
+    let mut inventory = user.inventory;
+    inventory.push(sold.name.to_string());
     let mut event = GameEvent::new("buy_item")
         .with("username", username.as_str())
         .with("item_type", sold.name)
         .with("item_quality", quality.as_str())
-        .with("inventory", user.inventory);
+        .with("inventory", inventory);
     if let Some(description) = sold.description {
         event = event.with("description", description);
     }
     let id = api.log(event, &headers).await?;
+    let now = SystemTime::now();
+    if api
+        .store()
+        .add_item(&username, sold.name, &session_datetime(now))
+        .await?
+        .is_none()
+    {
+        return Ok(INVALID_USERNAME.into_response());
+    }
     Ok(logged(format!("Bought a {}!\n", sold.name), &id))
 }
 
@@ -313,6 +321,11 @@ pub async fn join_guild(
         Ok(active) => active,
         Err(reply) => return Ok(reply.into_response()),
     };
+    // The event first, as for a purchase: a 503 means nothing changed.
+    let event = GameEvent::new("join_guild")
+        .with("username", username.as_str())
+        .with("guild_name", guild_name.as_str());
+    let id = api.log(event, &headers).await?;
     let now = SystemTime::now();
     if api
         .store()
@@ -322,10 +335,6 @@ pub async fn join_guild(
     {
         return Ok(INVALID_USERNAME.into_response());
     }
-    let event = GameEvent::new("join_guild")
-        .with("username", username.as_str())
-        .with("guild_name", guild_name.as_str());
-    let id = api.log(event, &headers).await?;
     Ok(logged("Joined a Guild!\n".to_string(), &id))
 }
 

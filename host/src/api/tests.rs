@@ -14,7 +14,7 @@ use super::state::{EmbeddedStore, GameStore};
 use super::{DEFAULT_SESSION_TTL, EventLog, EventLogConfig, GameApi};
 use crate::http::{AdminToken, AppState, router, serve};
 
-async fn start_api(brokers: &str, dir: &std::path::Path) -> String {
+async fn start_api(brokers: &str, dir: &std::path::Path) -> (String, GameApi) {
     let store = GameStore::Embedded(EmbeddedStore::open(&dir.join("game.redb")).await.unwrap());
     let mut config = EventLogConfig::new(brokers);
     config.delivery_timeout = Duration::from_secs(1);
@@ -24,10 +24,10 @@ async fn start_api(brokers: &str, dir: &std::path::Path) -> String {
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(serve(
         listener,
-        router(AppState::new().with_api(api)),
+        router(AppState::new().with_api(api.clone())),
         std::future::pending(),
     ));
-    url
+    (url, api)
 }
 
 fn topic_event_ids(brokers: &str) -> HashSet<String> {
@@ -88,8 +88,34 @@ async fn a_broker_outage_is_a_503_and_the_api_recovers_without_losing_acknowledg
     cluster.create_topic("events", 4, 1).unwrap();
     let brokers = cluster.bootstrap_servers();
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("{}/purchase_a_sword", start_api(&brokers, dir.path()).await);
+    let (base, api) = start_api(&brokers, dir.path()).await;
+    let url = format!("{base}/purchase_a_sword");
     let client = reqwest::Client::new();
+    let signup = client
+        .get(format!("{base}/signup?username=user1&password=pw"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = signup.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let buy = |item: &'static str| {
+        let (client, base, cookie) = (client.clone(), base.clone(), cookie.clone());
+        async move {
+            let r = client
+                .get(format!("{base}/buy/{item}"))
+                .header("Cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(buy("sword").await, (200, "Bought a sword!\n".to_string()));
 
     let mut acked = Vec::new();
     let mut unavailable = Vec::new();
@@ -114,6 +140,10 @@ async fn a_broker_outage_is_a_503_and_the_api_recovers_without_losing_acknowledg
         unavailable[0]
     );
     assert!(unavailable[0].contains("retry later"), "{}", unavailable[0]);
+    // A purchase Kafka did not acknowledge did not happen: a retry is safe.
+    assert_eq!(buy("shield").await.0, 503);
+    let inventory = api.store().user("user1").await.unwrap().unwrap().inventory;
+    assert_eq!(inventory, ["sword"]);
 
     cluster.broker_up(1).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
