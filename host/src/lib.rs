@@ -8,10 +8,12 @@
 //! - [`schema`]: Hive-style table schemas;
 //! - [`table`]: JSON events into Arrow rows of a table;
 //! - [`lake`]: Parquet files on local disk or HDFS;
-//! - [`http`]: the HTTP port (`/metrics`);
+//! - [`api`]: the game API (reference routes, `POST /events`, live tail);
+//! - [`http`]: the HTTP port (`/metrics` and the game API);
 //! - [`config`]: the configuration file and its defaults;
 //! - [`commands`]: the `sluice` command line.
 
+pub mod api;
 pub mod broker;
 pub mod commands;
 pub mod config;

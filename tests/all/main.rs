@@ -1,6 +1,7 @@
 //! sluice's integration tests: one test binary, as wasmtime's are. The guest
 //! plugins are built by `build.rs`; the CLI tests run the real `sluice` binary.
 
+mod api;
 mod bad_input;
 mod bench;
 mod cli;

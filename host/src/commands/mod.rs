@@ -1,12 +1,15 @@
 //! The `sluice` command line: a clap-derive enum of subcommands, one file
 //! (or folder) per command. `main.rs` only calls [`main`].
 
+mod api;
 mod args;
 mod bench;
 mod broker;
+mod load;
 mod pipeline;
 mod plugin;
 mod serve;
+mod tail;
 
 use std::process::ExitCode;
 
@@ -25,10 +28,16 @@ pub struct Cli {
 enum Command {
     /// Run everything in one process: embedded broker, pipelines, lake, HTTP.
     Serve(serve::ServeCommand),
+    /// Run the game API alone, logging events to a Kafka it connects to.
+    Api(api::ApiCommand),
     /// Run the embedded Kafka-compatible broker alone.
     Broker(broker::BrokerCommand),
     /// Consume Kafka and run the configured pipelines into the lake.
     Pipeline(pipeline::PipelineCommand),
+    /// Play the game with N simulated players at a target rate; report latencies and errors.
+    Load(load::LoadCommand),
+    /// Print the topic's events as they arrive (like `kafkacat -C`).
+    Tail(tail::TailCommand),
     /// Write, build and check event plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -61,8 +70,11 @@ pub fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Serve(cmd) => cmd.run(),
+        Command::Api(cmd) => cmd.run(),
         Command::Broker(cmd) => cmd.run(),
         Command::Pipeline(cmd) => cmd.run(),
+        Command::Load(cmd) => cmd.run(),
+        Command::Tail(cmd) => cmd.run(),
         Command::Plugin(cmd) => cmd.run(),
         Command::Bench(cmd) => cmd.run(),
     };

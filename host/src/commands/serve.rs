@@ -1,6 +1,6 @@
 //! `sluice serve`: everything in one process — the embedded broker (unless
 //! `--brokers` names one), the pipelines over a local lake, and the HTTP
-//! port. The README's main command.
+//! port with the game API. The README's main command.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::Context;
 use clap::Args;
 
+use super::api::ApiArgs;
 use super::args::{BrokerArgs, ConfigArgs, shutdown_signal};
 use crate::broker::{BrokerConfig, TopicSpec};
 use crate::config::Config;
@@ -26,6 +27,8 @@ pub struct ServeCommand {
     /// The HTTP port: game API, /events, /query, /metrics.
     #[arg(long, env = "SLUICE_LISTEN", default_value = "127.0.0.1:5000")]
     listen: SocketAddr,
+    #[command(flatten)]
+    api: ApiArgs,
 }
 
 impl ServeCommand {
@@ -57,13 +60,34 @@ impl ServeCommand {
             };
             ensure_example_plugins(&config)?;
             let running = start_pipelines(&config, handle).await?;
+            let topic = config
+                .source
+                .topics
+                .first()
+                .cloned()
+                .unwrap_or_else(|| crate::broker::DEFAULT_TOPIC.to_string());
+            let api = self
+                .api
+                .start(&config.source.brokers, &topic, &self.broker.data)
+                .await?;
             let listener = tokio::net::TcpListener::bind(self.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}; pass --listen", self.listen))?;
             println!("lake      {}", config.lake.url);
             println!("plugins   {}", config.plugin_dir.display());
-            println!("http      http://{}/metrics", listener.local_addr()?);
-            serve(listener, router(AppState::new()), shutdown_signal()).await?;
+            println!(
+                "http      http://{}/ (game API, /metrics)",
+                listener.local_addr()?
+            );
+            serve(
+                listener,
+                router(AppState::new().with_api(api.clone())),
+                shutdown_signal(),
+            )
+            .await?;
+            let log = api.event_log().clone();
+            tokio::task::spawn_blocking(move || log.flush(std::time::Duration::from_secs(10)))
+                .await?;
             tokio::task::spawn_blocking(move || running.stop()).await??;
             if let Some(broker) = broker {
                 broker.shutdown().await?;

@@ -1,10 +1,11 @@
 //! HTTP: the one axum router behind sluice's port (5000 by default), and the
-//! server that runs it. Each part of sluice adds its routes here; for now
-//! that is `/metrics`.
+//! server that runs it. Each part of sluice adds its routes here: `/metrics`,
+//! and the game API's routes when the process runs it.
 //!
 //! In: requests on a listener. Out: responses; the server stops when its
 //! shutdown future completes, so tests bind port 0 and stop cleanly.
 
+mod admin;
 mod metrics;
 
 use std::future::Future;
@@ -13,19 +14,28 @@ use axum::Router;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
+pub use admin::{ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, AdminToken, TokenSource};
 pub use metrics::prometheus;
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// The game API, when this process serves it.
+    pub api: Option<crate::api::GameApi>,
 }
 
 impl AppState {
     pub fn new() -> AppState {
         AppState {
             metrics: prometheus(),
+            api: None,
         }
+    }
+
+    pub fn with_api(mut self, api: crate::api::GameApi) -> AppState {
+        self.api = Some(api);
+        self
     }
 }
 
@@ -36,9 +46,14 @@ impl Default for AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let api = state.api.clone();
+    let router = Router::new()
         .route("/metrics", get(metrics::render))
-        .with_state(state)
+        .with_state(state);
+    match api {
+        Some(api) => router.merge(crate::api::router(api)),
+        None => router,
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` completes.

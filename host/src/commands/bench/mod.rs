@@ -1,6 +1,7 @@
 //! `sluice bench ...`: benchmarks that print figures. They belong in a
 //! release build (`cargo run --release -- bench ...`), never in tests.
 
+mod api;
 mod events;
 mod pipeline;
 mod plugins;
@@ -22,6 +23,8 @@ pub enum BenchCommand {
     /// Events per second through the default pipelines: from memory, the
     /// embedded broker's ceiling, and end to end.
     Pipeline(pipeline::PipelineArgs),
+    /// Requests per second and latency of the game API with Kafka acks on, under wrk and ab.
+    Api(api::ApiArgs),
 }
 
 impl BenchCommand {
@@ -34,6 +37,7 @@ impl BenchCommand {
         match self {
             BenchCommand::Plugins(args) => args.run(),
             BenchCommand::Pipeline(args) => args.run(),
+            BenchCommand::Api(args) => args.run(),
         }
     }
 }

@@ -1,0 +1,417 @@
+//! The reference game API's routes, with their paths, GET, and plain-text
+//! replies kept: the stateless purchases of the first versions and the
+//! advanced game (sign up, log in, buy, join a guild) with sessions. The
+//! reference's own game errors (no session, unknown item, wrong password)
+//! keep their 200 replies and texts so its clients still work; malformed
+//! input is a 400 that says what to fix.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::GameApi;
+use super::auth;
+use super::catalog::{self, DEFAULT_QUALITY};
+use super::error::ApiError;
+use super::events::{GameEvent, session_datetime};
+use super::state::{Session, User};
+
+/// The response header that names the logged event, so a client (or a test)
+/// can find it in Kafka.
+pub const EVENT_ID_HEADER: &str = "x-event-id";
+
+const NO_SESSION: &str = "No active session found! Please login.\n";
+const INVALID_SESSION: &str = "Invalid session! Please login.\n";
+const INVALID_USERNAME: &str = "Invalid username! Please login.\n";
+const EXPIRED_SESSION: &str = "Expired user session! Please login.\n";
+const NOT_IN_STOCK: &str = "The store does not have that item in stock.";
+
+/// A plain-text reply for a logged event.
+fn logged(text: String, event_id: &str) -> Response {
+    let mut response = text.into_response();
+    if let Ok(v) = event_id.parse() {
+        response.headers_mut().insert(EVENT_ID_HEADER, v);
+    }
+    response
+}
+
+fn now_ms(now: SystemTime) -> u64 {
+    now.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Logs a stateless event and replies `text`.
+async fn simple(
+    api: &GameApi,
+    headers: &HeaderMap,
+    event: GameEvent,
+    text: &str,
+) -> Result<Response, ApiError> {
+    let id = api.log(event, headers).await?;
+    Ok(logged(text.to_string(), &id))
+}
+
+pub async fn default_response(
+    State(api): State<GameApi>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    simple(
+        &api,
+        &headers,
+        GameEvent::new("default"),
+        "This is the default response!\n",
+    )
+    .await
+}
+
+pub async fn purchase_a_sword(
+    State(api): State<GameApi>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    simple(
+        &api,
+        &headers,
+        GameEvent::new("purchase_sword"),
+        "Sword Purchased!\n",
+    )
+    .await
+}
+
+pub async fn purchase_a_shield(
+    State(api): State<GameApi>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    simple(
+        &api,
+        &headers,
+        GameEvent::new("purchase_shield"),
+        "Shield Purchased!\n",
+    )
+    .await
+}
+
+pub async fn purchase_a_knife(
+    State(api): State<GameApi>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let event = GameEvent::new("purchase_knife").with("description", "very sharp knife");
+    simple(&api, &headers, event, "Knife Purchased!\n").await
+}
+
+pub async fn purchase_a_potion(
+    State(api): State<GameApi>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    simple(
+        &api,
+        &headers,
+        GameEvent::new("purchase_potion"),
+        "Potion Purchased!\n",
+    )
+    .await
+}
+
+pub async fn join_a_guild(
+    State(api): State<GameApi>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    simple(
+        &api,
+        &headers,
+        GameEvent::new("join_guild"),
+        "You Have Joined A Guild!\n",
+    )
+    .await
+}
+
+pub async fn join_guild_plain(
+    State(api): State<GameApi>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    simple(
+        &api,
+        &headers,
+        GameEvent::new("join_guild"),
+        "Guild Joined!\n",
+    )
+    .await
+}
+
+/// `username` and `password`, from the query (GET, as the reference) or a
+/// POSTed form (so a password need not be in a URL).
+#[derive(Deserialize)]
+pub struct Credentials {
+    username: Option<String>,
+    password: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+pub async fn signup(
+    State(api): State<GameApi>,
+    headers: HeaderMap,
+    Form(creds): Form<Credentials>,
+) -> Result<Response, ApiError> {
+    let Some(username) = creds.username else {
+        return Ok("Signup Failed! Please provide a username.\n".into_response());
+    };
+    let Some(password) = creds.password else {
+        return Ok("Signup Failed! Please provide a password.\n".into_response());
+    };
+    catalog::check_username(&username)?;
+    catalog::check_password(&password)?;
+    const EXISTS: &str = "Signup Failed! This username already exists.\n";
+    if api.store().user(&username).await?.is_some() {
+        return Ok(EXISTS.into_response());
+    }
+    let password_hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let now = SystemTime::now();
+    let user = User {
+        password_hash,
+        session_datetime: session_datetime(now),
+        inventory: Vec::new(),
+        guild: None,
+    };
+    if !api.store().create_user(&username, user.clone()).await? {
+        return Ok(EXISTS.into_response());
+    }
+    let session_id = api.new_session(&username, now).await?;
+    let event = GameEvent::new("signup")
+        .with("username", username.as_str())
+        .with("user_info", user.info())
+        .with("return_code", "0");
+    let id = api.log(event, &headers).await?;
+    let mut response = logged(format!("Signup successful! Welcome {username}.\n"), &id);
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        auth::session_cookie(&session_id, api.session_ttl()),
+    );
+    Ok(response)
+}
+
+pub async fn login(
+    State(api): State<GameApi>,
+    headers: HeaderMap,
+    Form(creds): Form<Credentials>,
+) -> Result<Response, ApiError> {
+    let Some(username) = creds.username else {
+        return Ok("Login Failed! Please provide a username.\n".into_response());
+    };
+    let Some(password) = creds.password else {
+        return Ok("Login Failed! Please provide a password.\n".into_response());
+    };
+    catalog::check_username(&username)?;
+    catalog::check_password(&password)?;
+    let Some(user) = api.store().user(&username).await? else {
+        return Ok("Login Failed! This username does not exist. Please signup.\n".into_response());
+    };
+    let hash = user.password_hash;
+    let matches = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if !matches {
+        return Ok("Login Failed! This password is incorrect.\n".into_response());
+    }
+    let now = SystemTime::now();
+    let Some(user) = api
+        .store()
+        .touch_user(&username, &session_datetime(now))
+        .await?
+    else {
+        return Ok("Login Failed! This username does not exist. Please signup.\n".into_response());
+    };
+    let session_id = api.new_session(&username, now).await?;
+    let event = GameEvent::new("login")
+        .with("username", username.as_str())
+        .with("user_info", user.info());
+    let id = api.log(event, &headers).await?;
+    let mut response = logged(format!("Login successful! Welcome {username}.\n"), &id);
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        auth::session_cookie(&session_id, api.session_ttl()),
+    );
+    Ok(response)
+}
+
+pub async fn logout(State(api): State<GameApi>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let (session_id, username) = match api.active_session(&headers).await? {
+        Ok(active) => active,
+        Err(reply) => return Ok(reply.into_response()),
+    };
+    api.store().remove_session(&session_id).await?;
+    let event = GameEvent::new("logout").with("username", username.as_str());
+    let id = api.log(event, &headers).await?;
+    let mut response = logged(format!("Logout successful! Goodbye {username}.\n"), &id);
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, auth::cleared_session_cookie());
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BuyParams {
+    quality: Option<String>,
+}
+
+pub async fn buy(
+    State(api): State<GameApi>,
+    headers: HeaderMap,
+    Path(item): Path<String>,
+    Query(params): Query<BuyParams>,
+) -> Result<Response, ApiError> {
+    catalog::check_item_name(&item)?;
+    let quality = params
+        .quality
+        .unwrap_or_else(|| DEFAULT_QUALITY.to_string());
+    catalog::check_quality(&quality)?;
+    let (_, username) = match api.active_session(&headers).await? {
+        Ok(active) => active,
+        Err(reply) => return Ok(reply.into_response()),
+    };
+    let Some(sold) = catalog::item(&item) else {
+        return Ok(NOT_IN_STOCK.into_response());
+    };
+    // The event first: a 503 then means nothing happened, so a retry does
+    // not buy twice. Its inventory is the stored one plus this item.
+    let Some(user) = api.store().user(&username).await? else {
+        return Ok(INVALID_USERNAME.into_response());
+    };
+    let mut inventory = user.inventory;
+    inventory.push(sold.name.to_string());
+    let mut event = GameEvent::new("buy_item")
+        .with("username", username.as_str())
+        .with("item_type", sold.name)
+        .with("item_quality", quality.as_str())
+        .with("inventory", inventory);
+    if let Some(description) = sold.description {
+        event = event.with("description", description);
+    }
+    let id = api.log(event, &headers).await?;
+    let now = SystemTime::now();
+    if api
+        .store()
+        .add_item(&username, sold.name, &session_datetime(now))
+        .await?
+        .is_none()
+    {
+        return Ok(INVALID_USERNAME.into_response());
+    }
+    Ok(logged(format!("Bought a {}!\n", sold.name), &id))
+}
+
+pub async fn join_guild(
+    State(api): State<GameApi>,
+    headers: HeaderMap,
+    Path(guild_name): Path<String>,
+) -> Result<Response, ApiError> {
+    catalog::check_guild_name(&guild_name)?;
+    let (_, username) = match api.active_session(&headers).await? {
+        Ok(active) => active,
+        Err(reply) => return Ok(reply.into_response()),
+    };
+    // The event first, as for a purchase: a 503 means nothing changed.
+    let event = GameEvent::new("join_guild")
+        .with("username", username.as_str())
+        .with("guild_name", guild_name.as_str());
+    let id = api.log(event, &headers).await?;
+    let now = SystemTime::now();
+    if api
+        .store()
+        .join_guild(&username, &guild_name, &session_datetime(now))
+        .await?
+        .is_none()
+    {
+        return Ok(INVALID_USERNAME.into_response());
+    }
+    Ok(logged("Joined a Guild!\n".to_string(), &id))
+}
+
+/// The reference's `/status`, for the admin only, without passwords. It
+/// lists session ids, as the reference did, so an operator can replay a
+/// player with `ab -C session_id=…`.
+pub async fn status(State(api): State<GameApi>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if !api.admin().allows(&headers) {
+        return Err(ApiError::Unauthorized);
+    }
+    let now = now_ms(SystemTime::now());
+    let mut text = String::from("Registered Users:\n");
+    for (name, user) in api.store().users().await? {
+        text.push_str(&format!("\t{name} : {}\n", user.info()));
+    }
+    text.push_str("\nGame Sessions:\n");
+    for (id, session) in api.store().sessions().await? {
+        let state = if api.expired(&session, now) {
+            "inactive"
+        } else {
+            "active"
+        };
+        text.push_str(&format!("\t{id} : {} ({state})\n", session.username));
+    }
+    Ok(text.into_response())
+}
+
+impl GameApi {
+    /// The reference's `validate_session`: the session id and player of an
+    /// active session, or the reference's reply saying why there is none.
+    pub(super) async fn active_session(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Result<(String, String), &'static str>, ApiError> {
+        let Some(id) = auth::session_id(headers) else {
+            return Ok(Err(NO_SESSION));
+        };
+        if id.len() > 128 {
+            return Ok(Err(INVALID_SESSION));
+        }
+        let Some(session) = self.store().session(id).await? else {
+            return Ok(Err(INVALID_SESSION));
+        };
+        let now = now_ms(SystemTime::now());
+        if self.expired(&session, now) {
+            self.store().remove_session(id).await?;
+            return Ok(Err(EXPIRED_SESSION));
+        }
+        // Activity slides the expiry; written at most every tenth of the
+        // lifetime (a minute at most), not on every request.
+        let refresh_every = (self.session_ttl() / 10).min(Duration::from_secs(60));
+        if now.saturating_sub(session.last_seen_ms) >= refresh_every.as_millis() as u64 {
+            let refreshed = Session {
+                username: session.username.clone(),
+                last_seen_ms: now,
+            };
+            self.store()
+                .put_session(id, refreshed, self.session_ttl())
+                .await?;
+        }
+        Ok(Ok((id.to_string(), session.username)))
+    }
+
+    pub(super) fn expired(&self, session: &Session, now_ms: u64) -> bool {
+        now_ms.saturating_sub(session.last_seen_ms) > self.session_ttl().as_millis() as u64
+    }
+
+    /// Opens a session for `username`; returns its id.
+    async fn new_session(&self, username: &str, now: SystemTime) -> Result<String, ApiError> {
+        let id = auth::new_session_id();
+        let session = Session {
+            username: username.to_string(),
+            last_seen_ms: now_ms(now),
+        };
+        self.store()
+            .put_session(&id, session, self.session_ttl())
+            .await?;
+        Ok(id)
+    }
+}

@@ -1,0 +1,278 @@
+//! The embedded store: one redb file (`./data/game-state.redb` by default),
+//! users and sessions as JSON values in two tables. redb allows one writer
+//! at a time, so every read-modify-write is one atomic transaction, and a
+//! commit is durable when it returns.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use super::{Session, StateError, User};
+
+const USERS: TableDefinition<&str, &str> = TableDefinition::new("users");
+const SESSIONS: TableDefinition<&str, &str> = TableDefinition::new("sessions");
+
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+}
+
+impl EmbeddedStore {
+    pub async fn open(path: &Path) -> Result<EmbeddedStore, StateError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StateError::Folder {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let open = |path: &Path| -> Result<Database, redb::Error> {
+                let db = Database::create(path)?;
+                // Create both tables so readers never meet a missing one.
+                let txn = db.begin_write()?;
+                txn.open_table(USERS)?;
+                txn.open_table(SESSIONS)?;
+                txn.commit()?;
+                Ok(db)
+            };
+            let db = open(&path).map_err(|source| StateError::Open {
+                path: path.clone(),
+                source,
+            })?;
+            Ok(EmbeddedStore { db: Arc::new(db) })
+        })
+        .await?
+    }
+
+    /// Runs `f` on a blocking thread: redb calls do disk I/O.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T, StateError> + Send + 'static,
+    ) -> Result<T, StateError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&db)).await?
+    }
+
+    pub async fn create_user(&self, username: &str, user: User) -> Result<bool, StateError> {
+        let username = username.to_string();
+        let json = serde_json::to_string(&user)?;
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(redb::Error::from)?;
+            let created = {
+                let mut users = txn.open_table(USERS).map_err(redb::Error::from)?;
+                if users
+                    .get(username.as_str())
+                    .map_err(redb::Error::from)?
+                    .is_some()
+                {
+                    false
+                } else {
+                    users
+                        .insert(username.as_str(), json.as_str())
+                        .map_err(redb::Error::from)?;
+                    true
+                }
+            };
+            txn.commit().map_err(redb::Error::from)?;
+            Ok(created)
+        })
+        .await
+    }
+
+    pub async fn user(&self, username: &str) -> Result<Option<User>, StateError> {
+        let username = username.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(redb::Error::from)?;
+            let users = txn.open_table(USERS).map_err(redb::Error::from)?;
+            let found = users.get(username.as_str()).map_err(redb::Error::from)?;
+            Ok(match found {
+                Some(json) => Some(serde_json::from_str(json.value())?),
+                None => None,
+            })
+        })
+        .await
+    }
+
+    /// Reads, changes and writes one user in a single write transaction.
+    async fn update_user(
+        &self,
+        username: &str,
+        change: impl FnOnce(&mut User) + Send + 'static,
+    ) -> Result<Option<User>, StateError> {
+        let username = username.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(redb::Error::from)?;
+            let updated = {
+                let mut users = txn.open_table(USERS).map_err(redb::Error::from)?;
+                let current: Option<User> =
+                    match users.get(username.as_str()).map_err(redb::Error::from)? {
+                        Some(json) => Some(serde_json::from_str(json.value())?),
+                        None => None,
+                    };
+                match current {
+                    Some(mut user) => {
+                        change(&mut user);
+                        let json = serde_json::to_string(&user)?;
+                        users
+                            .insert(username.as_str(), json.as_str())
+                            .map_err(redb::Error::from)?;
+                        Some(user)
+                    }
+                    None => None,
+                }
+            };
+            txn.commit().map_err(redb::Error::from)?;
+            Ok(updated)
+        })
+        .await
+    }
+
+    pub async fn touch_user(
+        &self,
+        username: &str,
+        session_datetime: &str,
+    ) -> Result<Option<User>, StateError> {
+        let at = session_datetime.to_string();
+        self.update_user(username, move |u| u.session_datetime = at)
+            .await
+    }
+
+    pub async fn add_item(
+        &self,
+        username: &str,
+        item: &str,
+        session_datetime: &str,
+    ) -> Result<Option<User>, StateError> {
+        let (item, at) = (item.to_string(), session_datetime.to_string());
+        self.update_user(username, move |u| {
+            u.inventory.push(item);
+            u.session_datetime = at;
+        })
+        .await
+    }
+
+    pub async fn join_guild(
+        &self,
+        username: &str,
+        guild: &str,
+        session_datetime: &str,
+    ) -> Result<Option<User>, StateError> {
+        let (guild, at) = (guild.to_string(), session_datetime.to_string());
+        self.update_user(username, move |u| {
+            u.guild = Some(guild);
+            u.session_datetime = at;
+        })
+        .await
+    }
+
+    /// Expiry is checked by the caller against `last_seen_ms`; `ttl` matters
+    /// to Redis only.
+    pub async fn put_session(
+        &self,
+        id: &str,
+        session: Session,
+        _ttl: Duration,
+    ) -> Result<(), StateError> {
+        let id = id.to_string();
+        let json = serde_json::to_string(&session)?;
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(redb::Error::from)?;
+            {
+                let mut sessions = txn.open_table(SESSIONS).map_err(redb::Error::from)?;
+                sessions
+                    .insert(id.as_str(), json.as_str())
+                    .map_err(redb::Error::from)?;
+            }
+            txn.commit().map_err(redb::Error::from)?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn session(&self, id: &str) -> Result<Option<Session>, StateError> {
+        let id = id.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(redb::Error::from)?;
+            let sessions = txn.open_table(SESSIONS).map_err(redb::Error::from)?;
+            let found = sessions.get(id.as_str()).map_err(redb::Error::from)?;
+            Ok(match found {
+                Some(json) => Some(serde_json::from_str(json.value())?),
+                None => None,
+            })
+        })
+        .await
+    }
+
+    pub async fn remove_session(&self, id: &str) -> Result<(), StateError> {
+        let id = id.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(redb::Error::from)?;
+            {
+                let mut sessions = txn.open_table(SESSIONS).map_err(redb::Error::from)?;
+                sessions.remove(id.as_str()).map_err(redb::Error::from)?;
+            }
+            txn.commit().map_err(redb::Error::from)?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn users(&self) -> Result<Vec<(String, User)>, StateError> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(redb::Error::from)?;
+            let users = txn.open_table(USERS).map_err(redb::Error::from)?;
+            let mut all = Vec::new();
+            for row in users.iter().map_err(redb::Error::from)? {
+                let (k, v) = row.map_err(redb::Error::from)?;
+                all.push((k.value().to_string(), serde_json::from_str(v.value())?));
+            }
+            Ok(all)
+        })
+        .await
+    }
+
+    pub async fn sessions(&self) -> Result<Vec<(String, Session)>, StateError> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(redb::Error::from)?;
+            let sessions = txn.open_table(SESSIONS).map_err(redb::Error::from)?;
+            let mut all = Vec::new();
+            for row in sessions.iter().map_err(redb::Error::from)? {
+                let (k, v) = row.map_err(redb::Error::from)?;
+                all.push((k.value().to_string(), serde_json::from_str(v.value())?));
+            }
+            Ok(all)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::state::GameStore;
+
+    #[tokio::test]
+    async fn the_embedded_store_keeps_the_game() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/game.redb");
+        let store = EmbeddedStore::open(&path).await.unwrap();
+        crate::api::state::tests::exercise(GameStore::Embedded(store)).await;
+        // It survives a restart.
+        let reopened = EmbeddedStore::open(&path).await;
+        // redb locks the file while it is open: the first handle is gone here.
+        let reopened = reopened.unwrap();
+        assert_eq!(
+            reopened
+                .user("user1")
+                .await
+                .unwrap()
+                .unwrap()
+                .inventory
+                .len(),
+            21
+        );
+    }
+}

@@ -1,0 +1,271 @@
+//! Game state: users (password hash, last session time, inventory, guild)
+//! and sessions. The reference kept both in Redis; sluice keeps them in an
+//! embedded redb file under the data directory by default, so one process
+//! needs nothing else and survives restarts, or in Redis (`--state
+//! redis://host:port`) so several API processes share one game.
+//!
+//! In: domain operations from the routes (sign up, buy, join, log in).
+//! Out: the records the events are built from. Each operation is atomic in
+//! both stores: concurrent buys by one player never lose an item.
+
+mod embedded;
+mod redis;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use embedded::EmbeddedStore;
+pub use redis::RedisStore;
+
+/// A registered player. The password is only ever stored as an argon2 hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub password_hash: String,
+    /// The last activity, `%Y-%m-%d %H:%M:%S` in UTC, as the reference's
+    /// `user_info.session_datetime`.
+    pub session_datetime: String,
+    pub inventory: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guild: Option<String>,
+}
+
+impl User {
+    /// The reference's `user_info`, without the password it used to leak.
+    pub fn info(&self) -> serde_json::Value {
+        let mut info = serde_json::json!({
+            "session_datetime": self.session_datetime,
+            "inventory": self.inventory,
+        });
+        if let Some(guild) = &self.guild {
+            info["guild"] = guild.as_str().into();
+        }
+        info
+    }
+}
+
+/// A logged-in session: whose it is and when it was last used, in
+/// milliseconds since the Unix epoch (expiry slides with activity, as the
+/// reference's `session_datetime` did).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub username: String,
+    pub last_seen_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot open the game state `{path}`: {source}")]
+    Open { path: PathBuf, source: redb::Error },
+    #[error("cannot create the game state folder `{path}`: {source}")]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("game state (redb): {0}")]
+    Embedded(#[from] redb::Error),
+    #[error("game state (Redis at {url}): {source}")]
+    Redis {
+        url: String,
+        source: ::redis::RedisError,
+    },
+    #[error("game state holds a record that is not valid: {0}")]
+    Corrupt(#[from] serde_json::Error),
+    #[error("game state task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Where the game state lives, from `--state`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateLocation {
+    File(PathBuf),
+    Redis(String),
+}
+
+impl StateLocation {
+    /// `redis://…` (or `rediss://…`) is Redis; anything else is a redb file.
+    pub fn parse(spec: &str) -> StateLocation {
+        if spec.starts_with("redis://") || spec.starts_with("rediss://") {
+            StateLocation::Redis(spec.to_string())
+        } else {
+            StateLocation::File(PathBuf::from(spec))
+        }
+    }
+}
+
+impl std::fmt::Display for StateLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateLocation::File(path) => write!(f, "{}", path.display()),
+            StateLocation::Redis(url) => f.write_str(url),
+        }
+    }
+}
+
+/// The game state, in whichever store `--state` chose.
+#[derive(Clone)]
+pub enum GameStore {
+    Embedded(EmbeddedStore),
+    Redis(RedisStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            GameStore::Embedded(s) => s.$method($($arg),*).await,
+            GameStore::Redis(s) => s.$method($($arg),*).await,
+        }
+    };
+}
+
+impl GameStore {
+    pub async fn open(location: &StateLocation) -> Result<GameStore, StateError> {
+        Ok(match location {
+            StateLocation::File(path) => GameStore::Embedded(EmbeddedStore::open(path).await?),
+            StateLocation::Redis(url) => GameStore::Redis(RedisStore::connect(url).await?),
+        })
+    }
+
+    /// Registers `username` unless it exists; false if it did.
+    pub async fn create_user(&self, username: &str, user: User) -> Result<bool, StateError> {
+        dispatch!(self.create_user(username, user))
+    }
+
+    pub async fn user(&self, username: &str) -> Result<Option<User>, StateError> {
+        dispatch!(self.user(username))
+    }
+
+    /// Marks `username` active now (a login).
+    pub async fn touch_user(
+        &self,
+        username: &str,
+        session_datetime: &str,
+    ) -> Result<Option<User>, StateError> {
+        dispatch!(self.touch_user(username, session_datetime))
+    }
+
+    /// Adds `item` to the inventory; returns the user as it is after.
+    pub async fn add_item(
+        &self,
+        username: &str,
+        item: &str,
+        session_datetime: &str,
+    ) -> Result<Option<User>, StateError> {
+        dispatch!(self.add_item(username, item, session_datetime))
+    }
+
+    pub async fn join_guild(
+        &self,
+        username: &str,
+        guild: &str,
+        session_datetime: &str,
+    ) -> Result<Option<User>, StateError> {
+        dispatch!(self.join_guild(username, guild, session_datetime))
+    }
+
+    /// Stores a session, kept at least `ttl` after its last use.
+    pub async fn put_session(
+        &self,
+        id: &str,
+        session: Session,
+        ttl: Duration,
+    ) -> Result<(), StateError> {
+        dispatch!(self.put_session(id, session, ttl))
+    }
+
+    pub async fn session(&self, id: &str) -> Result<Option<Session>, StateError> {
+        dispatch!(self.session(id))
+    }
+
+    pub async fn remove_session(&self, id: &str) -> Result<(), StateError> {
+        dispatch!(self.remove_session(id))
+    }
+
+    /// Every user, by name (for `/status`).
+    pub async fn users(&self) -> Result<Vec<(String, User)>, StateError> {
+        dispatch!(self.users())
+    }
+
+    /// Every stored session, by id (for `/status`).
+    pub async fn sessions(&self) -> Result<Vec<(String, Session)>, StateError> {
+        dispatch!(self.sessions())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn user(inventory: &[&str]) -> User {
+        User {
+            password_hash: "$argon2id$test".into(),
+            session_datetime: "2026-11-29 10:00:00".into(),
+            inventory: inventory.iter().map(|s| s.to_string()).collect(),
+            guild: None,
+        }
+    }
+
+    /// The behaviour both stores share; each store's tests run it.
+    pub async fn exercise(store: GameStore) {
+        assert!(store.create_user("user1", user(&[])).await.unwrap());
+        assert!(!store.create_user("user1", user(&["x"])).await.unwrap());
+        assert_eq!(store.user("user1").await.unwrap(), Some(user(&[])));
+        assert_eq!(store.user("nobody").await.unwrap(), None);
+
+        let after = store
+            .add_item("user1", "sword", "2026-11-29 11:00:00")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(after.inventory, ["sword"]);
+        assert_eq!(after.session_datetime, "2026-11-29 11:00:00");
+        // Concurrent buys never lose an item.
+        let buys: Vec<_> = (0..20)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .add_item("user1", "potion", "2026-11-29 11:00:01")
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        for b in buys {
+            b.await.unwrap();
+        }
+        assert_eq!(
+            store.user("user1").await.unwrap().unwrap().inventory.len(),
+            21
+        );
+        assert_eq!(store.add_item("nobody", "sword", "x").await.unwrap(), None);
+
+        let joined = store
+            .join_guild("user1", "knights", "2026-11-29 12:00:00")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(joined.guild.as_deref(), Some("knights"));
+        assert_eq!(joined.info()["guild"], "knights");
+        assert!(joined.info().get("password_hash").is_none());
+
+        let s = Session {
+            username: "user1".into(),
+            last_seen_ms: 42,
+        };
+        store
+            .put_session("abc", s.clone(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(store.session("abc").await.unwrap(), Some(s.clone()));
+        assert_eq!(store.session("abd").await.unwrap(), None);
+        assert_eq!(store.sessions().await.unwrap(), vec![("abc".into(), s)]);
+        store.remove_session("abc").await.unwrap();
+        assert_eq!(store.session("abc").await.unwrap(), None);
+
+        let users = store.users().await.unwrap();
+        assert_eq!(users.len(), 1);
+        assert_eq!(users[0].0, "user1");
+    }
+}
