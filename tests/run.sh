@@ -9,6 +9,15 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
 fi
 
+# The game API's tests start a real redis-server and drive the API with ab;
+# the API benchmark uses wrk. Debian packages, installed only when missing.
+if ! command -v redis-server >/dev/null || ! command -v ab >/dev/null || ! command -v wrk >/dev/null; then
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y redis-server wrk apache2-utils
+fi
+
 # Outside readers and clients the tests use: pyarrow and DuckDB read the lake
 # back as users' tools do.
 if ! python3 -c "import pyarrow, duckdb, confluent_kafka" 2>/dev/null; then
