@@ -27,7 +27,7 @@ pub struct ApiArgs {
     #[arg(long, env = "SLUICE_DELIVERY_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub delivery_timeout: Duration,
     /// How long an event waits for others to share its produce request (librdkafka `linger.ms`).
-    #[arg(long, env = "SLUICE_LINGER", default_value = "5ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SLUICE_LINGER", default_value = "1ms", value_parser = humantime::parse_duration)]
     pub linger: Duration,
 }
 

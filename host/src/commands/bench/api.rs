@@ -40,7 +40,7 @@ pub struct ApiArgs {
     #[arg(long, default_value_t = 5000)]
     ab_requests: usize,
     /// Passed to the API: librdkafka's linger.
-    #[arg(long, default_value = "5ms")]
+    #[arg(long, default_value = "1ms")]
     linger: String,
 }
 
