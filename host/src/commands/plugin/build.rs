@@ -40,6 +40,28 @@ impl BuildArgs {
     }
 }
 
+/// Adds the wasm32-wasip2 target through rustup when it is missing, so the
+/// first `sluice serve` or `sluice plugin build` on a fresh machine works.
+/// Without rustup, cargo's own error says what is missing.
+fn ensure_wasm_target() {
+    let Ok(installed) = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+    else {
+        return;
+    };
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|t| t.trim() == "wasm32-wasip2")
+    {
+        return;
+    }
+    eprintln!("adding the wasm32-wasip2 target (rustup target add wasm32-wasip2)...");
+    let _ = Command::new("rustup")
+        .args(["target", "add", "wasm32-wasip2"])
+        .status();
+}
+
 /// Builds every cdylib of the crate or workspace at `path` for
 /// wasm32-wasip2 in release, and returns the .wasm files, as cargo reports them.
 pub(crate) fn build_plugins(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -50,6 +72,7 @@ pub(crate) fn build_plugins(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
             path.display()
         );
     }
+    ensure_wasm_target();
     let mut child = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args([
             "build",
