@@ -74,6 +74,9 @@ struct SourceContext {
     /// Events behind the end of the partitions this member owns, from the
     /// last statistics; -1 before the first.
     lag: Arc<AtomicI64>,
+    /// Set once the pipelines have flushed and stopped: leaving the group
+    /// then revokes everything, with nothing left to flush.
+    stopped: AtomicBool,
 }
 
 impl ClientContext for SourceContext {
@@ -105,7 +108,7 @@ impl ConsumerContext for SourceContext {
             return;
         };
         let parts = keys(tpl);
-        if parts.is_empty() {
+        if parts.is_empty() || self.stopped.load(Ordering::Relaxed) {
             return;
         }
         tracing::info!(partitions = ?parts, "Partitions revoked; flushing them.");
@@ -205,6 +208,7 @@ impl KafkaSource {
             outboxes: outboxes.clone(),
             durable: durable.clone(),
             lag: lag.clone(),
+            stopped: AtomicBool::new(false),
         };
         let consumer: BaseConsumer<SourceContext> =
             config
@@ -373,6 +377,10 @@ impl KafkaSource {
             let _ = ack_rx.recv();
         }
         self.commit_all(CommitMode::Sync);
+        self.consumer
+            .context()
+            .stopped
+            .store(true, Ordering::Relaxed);
         self.consumer.unsubscribe();
         tracing::info!("Source stopped; offsets committed.");
         Ok(())
