@@ -249,25 +249,28 @@ fn a_table_may_gain_columns_but_a_changed_column_type_is_refused_at_load() {
     assert_eq!(notes, [None, Some("new".to_string())]);
 }
 
+/// `sluice pipeline` with the default pipelines on `lake`, and no Kafka.
+fn pipeline_on_lake(lake: &str) -> [&str; 9] {
+    [
+        "pipeline",
+        "--lake",
+        lake,
+        "--plugin-dir",
+        PLUGINS,
+        "--brokers",
+        "127.0.0.1:1",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ]
+}
+
 #[test]
 fn an_unusable_lake_is_reported_and_an_unreachable_hdfs_is_retried() {
     let dir = scratch_dir();
     // A lake path under a regular file can never be created.
     std::fs::write(dir.path().join("a-file"), "").unwrap();
-    let (ok, _, stderr) = sluice(
-        &[
-            "pipeline",
-            "--lake",
-            dir.path().join("a-file/lake").to_str().unwrap(),
-            "--plugin-dir",
-            PLUGINS,
-            "--brokers",
-            "127.0.0.1:1",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ],
-        dir.path(),
-    );
+    let unwritable = dir.path().join("a-file/lake");
+    let (ok, _, stderr) = sluice(&pipeline_on_lake(unwritable.to_str().unwrap()), dir.path());
     assert!(!ok);
     assert!(
         stderr.contains("is not writable") && stderr.contains("a-file/lake"),
@@ -278,21 +281,7 @@ fn an_unusable_lake_is_reported_and_an_unreachable_hdfs_is_retried() {
     // each retry is logged, instead of the process dying at once.
     let port = free_port();
     let url = format!("hdfs://127.0.0.1:{port}/lake");
-    let mut pipeline = Sluice::start(
-        "hdfs",
-        &[
-            "pipeline",
-            "--lake",
-            &url,
-            "--plugin-dir",
-            PLUGINS,
-            "--brokers",
-            "127.0.0.1:1",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ],
-        dir.path(),
-    );
+    let mut pipeline = Sluice::start("hdfs", &pipeline_on_lake(&url), dir.path());
     wait_for_log(&dir.path().join("hdfs.log"), "attempt=3");
     let log = std::fs::read_to_string(dir.path().join("hdfs.log")).unwrap();
     assert!(

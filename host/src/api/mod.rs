@@ -108,14 +108,17 @@ impl GameApi {
 /// Every route of the game API.
 pub fn router(api: GameApi) -> Router {
     let form_limit = DefaultBodyLimit::max(limits::MAX_FORM_BODY);
-    Router::new()
-        .route("/", get(routes::default_response))
-        .route("/purchase_a_sword", get(routes::purchase_a_sword))
-        .route("/purchase_a_shield", get(routes::purchase_a_shield))
-        .route("/purchase_a_knife", get(routes::purchase_a_knife))
-        .route("/purchase_a_potion", get(routes::purchase_a_potion))
-        .route("/join_a_guild", get(routes::join_a_guild))
-        .route("/join_guild", get(routes::join_guild_plain))
+    let mut router = Router::new();
+    for route in routes::STATELESS {
+        router = router.route(
+            route.path,
+            get(
+                move |axum::extract::State(api): axum::extract::State<GameApi>,
+                      headers: HeaderMap| { route.handle(api, headers) },
+            ),
+        );
+    }
+    router
         .route("/buy/{item}", get(routes::buy))
         .route("/join_guild/{guild_name}", get(routes::join_guild))
         .route(

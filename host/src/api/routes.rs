@@ -44,101 +44,71 @@ fn now_ms(now: SystemTime) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Logs a stateless event and replies `text`.
-async fn simple(
-    api: &GameApi,
-    headers: &HeaderMap,
-    event: GameEvent,
-    text: &str,
-) -> Result<Response, ApiError> {
-    let id = api.log(event, headers).await?;
-    Ok(logged(text.to_string(), &id))
+/// A stateless route of the reference's first versions: it logs one event
+/// and gives one reply.
+pub struct Stateless {
+    pub path: &'static str,
+    event_type: &'static str,
+    fields: &'static [(&'static str, &'static str)],
+    reply: &'static str,
 }
 
-pub async fn default_response(
-    State(api): State<GameApi>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    simple(
-        &api,
-        &headers,
-        GameEvent::new("default"),
-        "This is the default response!\n",
-    )
-    .await
-}
+/// Every stateless route, with the reference's event types and replies.
+pub const STATELESS: &[Stateless] = &[
+    Stateless {
+        path: "/",
+        event_type: "default",
+        fields: &[],
+        reply: "This is the default response!\n",
+    },
+    Stateless {
+        path: "/purchase_a_sword",
+        event_type: "purchase_sword",
+        fields: &[],
+        reply: "Sword Purchased!\n",
+    },
+    Stateless {
+        path: "/purchase_a_shield",
+        event_type: "purchase_shield",
+        fields: &[],
+        reply: "Shield Purchased!\n",
+    },
+    Stateless {
+        path: "/purchase_a_knife",
+        event_type: "purchase_knife",
+        fields: &[("description", "very sharp knife")],
+        reply: "Knife Purchased!\n",
+    },
+    Stateless {
+        path: "/purchase_a_potion",
+        event_type: "purchase_potion",
+        fields: &[],
+        reply: "Potion Purchased!\n",
+    },
+    Stateless {
+        path: "/join_a_guild",
+        event_type: "join_guild",
+        fields: &[],
+        reply: "You Have Joined A Guild!\n",
+    },
+    Stateless {
+        path: "/join_guild",
+        event_type: "join_guild",
+        fields: &[],
+        reply: "Guild Joined!\n",
+    },
+];
 
-pub async fn purchase_a_sword(
-    State(api): State<GameApi>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    simple(
-        &api,
-        &headers,
-        GameEvent::new("purchase_sword"),
-        "Sword Purchased!\n",
-    )
-    .await
-}
-
-pub async fn purchase_a_shield(
-    State(api): State<GameApi>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    simple(
-        &api,
-        &headers,
-        GameEvent::new("purchase_shield"),
-        "Shield Purchased!\n",
-    )
-    .await
-}
-
-pub async fn purchase_a_knife(
-    State(api): State<GameApi>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let event = GameEvent::new("purchase_knife").with("description", "very sharp knife");
-    simple(&api, &headers, event, "Knife Purchased!\n").await
-}
-
-pub async fn purchase_a_potion(
-    State(api): State<GameApi>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    simple(
-        &api,
-        &headers,
-        GameEvent::new("purchase_potion"),
-        "Potion Purchased!\n",
-    )
-    .await
-}
-
-pub async fn join_a_guild(
-    State(api): State<GameApi>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    simple(
-        &api,
-        &headers,
-        GameEvent::new("join_guild"),
-        "You Have Joined A Guild!\n",
-    )
-    .await
-}
-
-pub async fn join_guild_plain(
-    State(api): State<GameApi>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    simple(
-        &api,
-        &headers,
-        GameEvent::new("join_guild"),
-        "Guild Joined!\n",
-    )
-    .await
+impl Stateless {
+    /// Logs this route's event and replies.
+    pub async fn handle(&self, api: GameApi, headers: HeaderMap) -> Result<Response, ApiError> {
+        let event = self
+            .fields
+            .iter()
+            .fold(GameEvent::new(self.event_type), |e, (k, v)| e.with(k, *v));
+        let id = api.log(event, &headers).await?;
+        Ok(logged(self.reply.to_string(), &id))
+    }
 }
 
 /// `username` and `password`, from the query (GET, as the reference) or a

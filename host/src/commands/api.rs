@@ -91,15 +91,24 @@ impl ApiCommand {
                 .with_context(|| format!("cannot listen on {}; pass --listen", self.listen))?;
             println!("broker    {} (topic {})", self.brokers, self.topic);
             println!("http      http://{}/", listener.local_addr()?);
-            serve(
-                listener,
-                router(AppState::new().with_api(api.clone())),
-                shutdown_signal(),
-            )
-            .await?;
-            let log = api.event_log().clone();
-            tokio::task::spawn_blocking(move || log.flush(Duration::from_secs(10))).await?;
-            Ok(())
+            serve_until_stopped(listener, api).await
         })
     }
+}
+
+/// Serves the HTTP port (the game API, `/metrics`) until SIGTERM or
+/// Ctrl-C, then waits for the events still in flight to be acknowledged.
+pub(super) async fn serve_until_stopped(
+    listener: tokio::net::TcpListener,
+    api: GameApi,
+) -> anyhow::Result<()> {
+    serve(
+        listener,
+        router(AppState::new().with_api(api.clone())),
+        shutdown_signal(),
+    )
+    .await?;
+    let log = api.event_log().clone();
+    tokio::task::spawn_blocking(move || log.flush(Duration::from_secs(10))).await?;
+    Ok(())
 }

@@ -8,11 +8,10 @@ use std::path::Path;
 use anyhow::Context;
 use clap::Args;
 
-use super::api::ApiArgs;
-use super::args::{BrokerArgs, ConfigArgs, shutdown_signal};
+use super::api::{ApiArgs, serve_until_stopped};
+use super::args::{BrokerArgs, ConfigArgs};
 use crate::broker::{BrokerConfig, TopicSpec};
 use crate::config::Config;
-use crate::http::{AppState, router, serve};
 use crate::pipeline::start_pipelines;
 
 /// The plugins workspace of the checkout this binary was built from.
@@ -79,15 +78,7 @@ impl ServeCommand {
                 "http      http://{}/ (game API, /metrics)",
                 listener.local_addr()?
             );
-            serve(
-                listener,
-                router(AppState::new().with_api(api.clone())),
-                shutdown_signal(),
-            )
-            .await?;
-            let log = api.event_log().clone();
-            tokio::task::spawn_blocking(move || log.flush(std::time::Duration::from_secs(10)))
-                .await?;
+            serve_until_stopped(listener, api).await?;
             tokio::task::spawn_blocking(move || running.stop()).await??;
             if let Some(broker) = broker {
                 broker.shutdown().await?;

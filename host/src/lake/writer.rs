@@ -280,6 +280,7 @@ impl LakeWriter {
             }
         }
 
+        self.seal_over_budget()?;
         self.seal_due(Instant::now())?;
         self.publish().await
     }
@@ -419,7 +420,7 @@ impl LakeWriter {
             }
             start = end;
         }
-        self.seal_over_budget()
+        Ok(())
     }
 
     /// Seals the largest open files until all of them together fit in
