@@ -5,6 +5,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# docker-compose.yml (the multi-machine stack) must stay valid Compose:
+# Debian's docker-compose parses it without a Docker engine. Checked first,
+# as it takes a second. The file refuses to load without SLUICE_ADMIN_TOKEN;
+# any value does for a parse.
+if ! command -v docker-compose >/dev/null; then
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y docker-compose
+fi
+echo "checking docker-compose.yml with docker-compose $(docker-compose version --short)"
+if ! SLUICE_ADMIN_TOKEN=compose-config-check docker-compose -f docker-compose.yml config -q; then
+    echo "error: docker-compose.yml is not valid Compose (docker-compose config says why above)" >&2
+    exit 1
+fi
+
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
 fi
