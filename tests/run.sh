@@ -5,16 +5,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# docker-compose.yml (the multi-machine stack) must stay valid Compose:
-# Debian's docker-compose parses it without a Docker engine. Checked first,
-# as it takes a second. The file refuses to load without SLUICE_ADMIN_TOKEN;
-# any value does for a parse.
-if ! command -v docker-compose >/dev/null; then
+# Debian packages, installed only when missing: redis-server and ab for the
+# game API's tests (wrk for its benchmark), docker-compose to check
+# docker-compose.yml without a Docker engine.
+missing=()
+for need in redis-server:redis-server ab:apache2-utils wrk:wrk docker-compose:docker-compose; do
+    command -v "${need%%:*}" >/dev/null || missing+=("${need#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
     sudo=""
     if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
     $sudo apt-get update
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y docker-compose
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y "${missing[@]}"
 fi
+
+# docker-compose.yml (the multi-machine stack) must stay valid Compose. The
+# file refuses to load without SLUICE_ADMIN_TOKEN; any value does for a parse.
 echo "checking docker-compose.yml with docker-compose $(docker-compose version --short)"
 if ! SLUICE_ADMIN_TOKEN=compose-config-check docker-compose -f docker-compose.yml config -q; then
     echo "error: docker-compose.yml is not valid Compose (docker-compose config says why above)" >&2
@@ -23,15 +29,6 @@ fi
 
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
-fi
-
-# The game API's tests start a real redis-server and drive the API with ab;
-# the API benchmark uses wrk. Debian packages, installed only when missing.
-if ! command -v redis-server >/dev/null || ! command -v ab >/dev/null || ! command -v wrk >/dev/null; then
-    sudo=""
-    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
-    $sudo apt-get update
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y redis-server wrk apache2-utils
 fi
 
 # Outside readers and clients the tests use: pyarrow and DuckDB read the lake

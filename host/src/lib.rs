@@ -21,6 +21,7 @@ pub mod http;
 pub mod lake;
 pub mod pipeline;
 pub mod plugin;
+pub mod query;
 pub mod schema;
 pub mod source;
 pub mod table;

@@ -9,5 +9,6 @@ mod kafka;
 mod lake;
 mod pipeline;
 mod plugins;
+mod query;
 mod sandbox;
 mod support;

@@ -91,7 +91,7 @@ impl ApiCommand {
                 .with_context(|| format!("cannot listen on {}; pass --listen", self.listen))?;
             println!("broker    {} (topic {})", self.brokers, self.topic);
             println!("http      http://{}/", listener.local_addr()?);
-            serve_until_stopped(listener, api).await
+            serve_until_stopped(listener, api, None).await
         })
     }
 }
@@ -101,13 +101,11 @@ impl ApiCommand {
 pub(super) async fn serve_until_stopped(
     listener: tokio::net::TcpListener,
     api: GameApi,
+    query: Option<(crate::query::QueryEngine, crate::http::AdminToken)>,
 ) -> anyhow::Result<()> {
-    serve(
-        listener,
-        router(AppState::new().with_api(api.clone())),
-        shutdown_signal(),
-    )
-    .await?;
+    let mut state = AppState::new().with_api(api.clone());
+    state.query = query;
+    serve(listener, router(state), shutdown_signal()).await?;
     let log = api.event_log().clone();
     tokio::task::spawn_blocking(move || log.flush(Duration::from_secs(10))).await?;
     Ok(())

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use anyhow::Context;
+
 use crate::config::Config;
+use crate::http::{ADMIN_TOKEN_FILE, AdminToken};
 
 #[derive(Debug, Clone, Args)]
 pub struct ConfigArgs {
@@ -52,6 +55,41 @@ pub struct BrokerArgs {
     /// The data directory: the broker's SQLite log lives in it.
     #[arg(long, env = "SLUICE_DATA", default_value = "./data")]
     pub data: PathBuf,
+}
+
+/// How a client command (`sluice tail`, `sluice sql`) reaches a running
+/// sluice: its URL and the admin token.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// sluice's HTTP port (`sluice serve`, `sluice api` or `sluice query`).
+    #[arg(long, env = "SLUICE_URL", default_value = "http://127.0.0.1:5000")]
+    pub url: String,
+    /// The admin token; else SLUICE_ADMIN_TOKEN, else `<data>/admin-token`.
+    #[arg(long, env = "SLUICE_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The data directory holding `admin-token`.
+    #[arg(long, env = "SLUICE_DATA", default_value = "./data")]
+    pub data: PathBuf,
+}
+
+impl ServerArgs {
+    pub fn token(&self) -> anyhow::Result<AdminToken> {
+        if let Some(token) = &self.token {
+            return Ok(AdminToken::new(token));
+        }
+        let path = self.data.join(ADMIN_TOKEN_FILE);
+        AdminToken::read(&path)?.with_context(|| {
+            format!(
+                "no admin token: pass --token, set SLUICE_ADMIN_TOKEN, or run where `{}` exists",
+                path.display()
+            )
+        })
+    }
+
+    /// `path` on the server, e.g. `/query`.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.url.trim_end_matches('/'))
+    }
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).

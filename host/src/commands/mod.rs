@@ -5,10 +5,13 @@ mod api;
 mod args;
 mod bench;
 mod broker;
+mod ddl;
 mod load;
 mod pipeline;
 mod plugin;
+mod query;
 mod serve;
+mod sql;
 mod tail;
 
 use std::process::ExitCode;
@@ -38,6 +41,12 @@ enum Command {
     Load(load::LoadCommand),
     /// Print the topic's events as they arrive (like `kafkacat -C`).
     Tail(tail::TailCommand),
+    /// Serve SQL over the lake alone (POST /query, GET /tables).
+    Query(query::QueryCommand),
+    /// Ask SQL of a running sluice or a lake; an interactive prompt without a statement.
+    Sql(sql::SqlCommand),
+    /// Print Hive DDL for every table, for Trino, Spark or Hive.
+    Ddl(ddl::DdlCommand),
     /// Write, build and check event plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -75,6 +84,9 @@ pub fn main() -> ExitCode {
         Command::Pipeline(cmd) => cmd.run(),
         Command::Load(cmd) => cmd.run(),
         Command::Tail(cmd) => cmd.run(),
+        Command::Query(cmd) => cmd.run(),
+        Command::Sql(cmd) => cmd.run(),
+        Command::Ddl(cmd) => cmd.run(),
         Command::Plugin(cmd) => cmd.run(),
         Command::Bench(cmd) => cmd.run(),
     };

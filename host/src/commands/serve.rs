@@ -10,6 +10,7 @@ use clap::Args;
 
 use super::api::{ApiArgs, serve_until_stopped};
 use super::args::{BrokerArgs, ConfigArgs};
+use super::query::QueryArgs;
 use crate::broker::{BrokerConfig, TopicSpec};
 use crate::config::Config;
 use crate::pipeline::start_pipelines;
@@ -28,6 +29,8 @@ pub struct ServeCommand {
     listen: SocketAddr,
     #[command(flatten)]
     api: ApiArgs,
+    #[command(flatten)]
+    query: QueryArgs,
 }
 
 impl ServeCommand {
@@ -69,16 +72,18 @@ impl ServeCommand {
                 .api
                 .start(&config.source.brokers, &topic, &self.broker.data)
                 .await?;
+            let engine = self.query.open(&config).await?;
+            let (token, _) = crate::http::AdminToken::resolve(&self.broker.data)?;
             let listener = tokio::net::TcpListener::bind(self.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}; pass --listen", self.listen))?;
             println!("lake      {}", config.lake.url);
             println!("plugins   {}", config.plugin_dir.display());
             println!(
-                "http      http://{}/ (game API, /metrics)",
+                "http      http://{}/ (game API, POST /query, /metrics)",
                 listener.local_addr()?
             );
-            serve_until_stopped(listener, api).await?;
+            serve_until_stopped(listener, api, Some((engine, token))).await?;
             tokio::task::spawn_blocking(move || running.stop()).await??;
             if let Some(broker) = broker {
                 broker.shutdown().await?;

@@ -4,13 +4,12 @@
 //! the admin token and no Kafka client.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use futures::StreamExt;
 
-use crate::http::{ADMIN_TOKEN_FILE, AdminToken};
+use super::args::ServerArgs;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum From {
@@ -20,9 +19,8 @@ enum From {
 
 #[derive(Debug, Args)]
 pub struct TailCommand {
-    /// sluice's HTTP port.
-    #[arg(long, env = "SLUICE_URL", default_value = "http://127.0.0.1:5000")]
-    url: String,
+    #[command(flatten)]
+    server: ServerArgs,
     /// Start from the topic's beginning or only show new events.
     #[arg(long, value_enum, default_value = "latest")]
     from: From,
@@ -32,28 +30,11 @@ pub struct TailCommand {
     /// Stop after this many events.
     #[arg(long, short = 'n')]
     count: Option<usize>,
-    /// The admin token; else SLUICE_ADMIN_TOKEN, else `<data>/admin-token`.
-    #[arg(long, env = "SLUICE_ADMIN_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// The data directory holding `admin-token`.
-    #[arg(long, env = "SLUICE_DATA", default_value = "./data")]
-    data: PathBuf,
 }
 
 impl TailCommand {
     pub fn run(self) -> anyhow::Result<()> {
-        let token = match &self.token {
-            Some(t) => AdminToken::new(t),
-            None => {
-                let path = self.data.join(ADMIN_TOKEN_FILE);
-                AdminToken::read(&path)?.with_context(|| {
-                    format!(
-                        "no admin token: pass --token, set SLUICE_ADMIN_TOKEN, or run where `{}` exists",
-                        path.display()
-                    )
-                })?
-            }
-        };
+        let token = self.server.token()?;
         let from = match self.from {
             From::Beginning => "beginning",
             From::Latest => "latest",
@@ -62,7 +43,7 @@ impl TailCommand {
         if let Some(t) = &self.event_type {
             query.push(("event_type", t.clone()));
         }
-        let url = format!("{}/events/tail", self.url.trim_end_matches('/'));
+        let url = self.server.endpoint("/events/tail");
         super::runtime()?.block_on(async {
             let response = reqwest::Client::new()
                 .get(&url)

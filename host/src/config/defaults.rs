@@ -2,6 +2,7 @@
 //! which is what the reference stack did — the `events` topic, a local lake,
 //! and its Spark jobs as two pipelines.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::{FlushConfig, LakeConfig, LimitsConfig, PipelineConfig, SourceConfig, TableConfig};
@@ -118,4 +119,33 @@ impl Default for LimitsConfig {
             plugin_deadline_ms: plugin_deadline_ms(),
         }
     }
+}
+
+pub(super) fn query_timeout_seconds() -> f64 {
+    30.0
+}
+
+pub(super) fn query_max_rows() -> usize {
+    10_000
+}
+
+pub(super) fn query_memory_mib() -> usize {
+    1024
+}
+
+pub(super) fn query_concurrent() -> usize {
+    4
+}
+
+pub(super) fn query_threads() -> usize {
+    2
+}
+
+/// The reference's Presto queries used `join_guilds`; its rows are the
+/// `join_guild` events of `events_guild`.
+pub(super) fn views() -> BTreeMap<String, String> {
+    BTreeMap::from([(
+        "join_guilds".to_string(),
+        "SELECT * FROM events_guild WHERE event_type = 'join_guild'".to_string(),
+    )])
 }

@@ -7,6 +7,7 @@
 
 mod defaults;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -33,6 +34,39 @@ pub struct Config {
     pub plugin_dir: PathBuf,
     #[serde(default = "defaults::pipelines", rename = "pipeline")]
     pub pipelines: Vec<PipelineConfig>,
+    #[serde(default)]
+    pub query: QueryConfig,
+    /// SQL views over the tables, name → query: how old table names (the
+    /// reference's `join_guilds`) keep working.
+    #[serde(default = "defaults::views")]
+    pub views: BTreeMap<String, String>,
+}
+
+/// The limits of the SQL endpoint (`POST /query`, `sluice sql`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryConfig {
+    /// A query's time, from arrival to its last row.
+    #[serde(default = "defaults::query_timeout_seconds")]
+    pub timeout_seconds: f64,
+    /// Rows returned; more are cut and flagged `truncated`.
+    #[serde(default = "defaults::query_max_rows")]
+    pub max_rows: usize,
+    /// The memory pool all queries share.
+    #[serde(default = "defaults::query_memory_mib")]
+    pub memory_mib: usize,
+    /// Queries running at once; the rest wait.
+    #[serde(default = "defaults::query_concurrent")]
+    pub concurrent: usize,
+    /// Threads queries run on, apart from the pipelines'.
+    #[serde(default = "defaults::query_threads")]
+    pub threads: usize,
+}
+
+impl Default for QueryConfig {
+    fn default() -> QueryConfig {
+        toml::from_str("").expect("the empty [query] is valid")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -196,6 +230,26 @@ impl Config {
         }
         if self.limits.batch_size == 0 || self.limits.max_event_bytes == 0 {
             return invalid("limits.batch_size and limits.max_event_bytes must be positive".into());
+        }
+        let q = &self.query;
+        if q.timeout_seconds.is_nan()
+            || q.timeout_seconds <= 0.0
+            || q.max_rows == 0
+            || q.memory_mib == 0
+            || q.concurrent == 0
+            || q.threads == 0
+        {
+            return invalid("every [query] limit must be positive".into());
+        }
+        for name in self.views.keys() {
+            if !is_snake_case(name) || name.starts_with('_') {
+                return invalid(format!(
+                    "view name `{name}` must be lower snake case, not starting with `_`"
+                ));
+            }
+            if tables.iter().any(|(table, _)| table == name) {
+                return invalid(format!("view `{name}` has the name of a table"));
+            }
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! HTTP: the one axum router behind sluice's port (5000 by default), and the
 //! server that runs it. Each part of sluice adds its routes here: `/metrics`,
-//! and the game API's routes when the process runs it.
+//! the game API's routes and the SQL endpoint's when the process runs them.
 //!
 //! In: requests on a listener. Out: responses; the server stops when its
 //! shutdown future completes, so tests bind port 0 and stop cleanly.
@@ -23,6 +23,8 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// The game API, when this process serves it.
     pub api: Option<crate::api::GameApi>,
+    /// The SQL endpoint and the token guarding it, when this process serves it.
+    pub query: Option<(crate::query::QueryEngine, AdminToken)>,
 }
 
 impl AppState {
@@ -30,7 +32,13 @@ impl AppState {
         AppState {
             metrics: prometheus(),
             api: None,
+            query: None,
         }
+    }
+
+    pub fn with_query(mut self, engine: crate::query::QueryEngine, admin: AdminToken) -> AppState {
+        self.query = Some((engine, admin));
+        self
     }
 
     pub fn with_api(mut self, api: crate::api::GameApi) -> AppState {
@@ -47,13 +55,17 @@ impl Default for AppState {
 
 pub fn router(state: AppState) -> Router {
     let api = state.api.clone();
-    let router = Router::new()
+    let query = state.query.clone();
+    let mut router = Router::new()
         .route("/metrics", get(metrics::render))
         .with_state(state);
-    match api {
-        Some(api) => router.merge(crate::api::router(api)),
-        None => router,
+    if let Some(api) = api {
+        router = router.merge(crate::api::router(api));
     }
+    if let Some((engine, admin)) = query {
+        router = router.merge(crate::query::router(engine, admin));
+    }
+    router
 }
 
 /// Serves `router` on `listener` until `shutdown` completes.

@@ -20,8 +20,15 @@ use super::LakeError;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TableDir {
     Table(String),
-    DeadLetters { pipeline: String },
+    DeadLetters {
+        pipeline: String,
+    },
+    /// Every pipeline's dead letters: one table for queries.
+    AllDeadLetters,
 }
+
+/// The folder of dead letters, one `pipeline=<name>` folder per pipeline.
+pub const DEAD_LETTERS_DIR: &str = "_dead_letters";
 
 impl TableDir {
     /// A table's directory. Table names are lower snake case and may not
@@ -71,7 +78,8 @@ impl TableDir {
     pub fn relative_path(&self) -> String {
         match self {
             TableDir::Table(name) => name.clone(),
-            TableDir::DeadLetters { pipeline } => format!("_dead_letters/pipeline={pipeline}"),
+            TableDir::DeadLetters { pipeline } => format!("{DEAD_LETTERS_DIR}/pipeline={pipeline}"),
+            TableDir::AllDeadLetters => DEAD_LETTERS_DIR.to_string(),
         }
     }
 }
@@ -117,6 +125,9 @@ const SUFFIX: &str = ".parquet";
 /// The marker of a file being written: hidden from readers, and from
 /// [`super::Lake::progress`].
 const TEMPORARY: &str = "_tmp-";
+/// ...and its ending, so a reader globbing `*.parquet` (DuckDB, DataFusion's
+/// listing tables) never picks up a half-published file either.
+const TEMPORARY_SUFFIX: &str = ".tmp";
 
 impl PartName {
     /// `part-<topic>-<partition>-<first>-<last>.parquet`
@@ -127,9 +138,10 @@ impl PartName {
         )
     }
 
-    /// The same name, hidden: where the file is written before the rename.
+    /// The same name, hidden and without the `.parquet` ending: where the
+    /// file is written before the rename.
     pub(super) fn temporary_name(&self) -> String {
-        format!("{TEMPORARY}{}", self.file_name())
+        format!("{TEMPORARY}{}{TEMPORARY_SUFFIX}", self.file_name())
     }
 
     /// Reads a data file's name. Topics may contain `-`, so the numbers are
@@ -154,8 +166,9 @@ impl PartName {
     }
 
     /// Reads the name of a temporary file, including the staging names the
-    /// stores add while writing it (`_tmp-part-….parquet#1` on local disk,
-    /// `._tmp-part-….parquet.tmp.1` on HDFS).
+    /// stores add while writing it (`_tmp-part-….parquet.tmp#1` on local
+    /// disk, `._tmp-part-….parquet.tmp.tmp.1` on HDFS), and the names
+    /// older versions used (`_tmp-part-….parquet`).
     pub(super) fn parse_temporary(name: &str) -> Option<PartName> {
         let name = name.strip_prefix('.').unwrap_or(name);
         let rest = name.strip_prefix(TEMPORARY)?;

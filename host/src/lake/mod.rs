@@ -22,7 +22,7 @@ mod store;
 mod writer;
 
 pub use error::LakeError;
-pub use layout::{PartName, TableDir};
+pub use layout::{DEAD_LETTERS_DIR, PartName, TableDir};
 pub use retry::{Retry, Transient};
 pub use store::{Lake, LakeFile, Progress, SCHEMA_KEY};
 pub use writer::{Durable, LakeWriter, RollPolicy, Rows};

@@ -62,6 +62,12 @@ pub const SCHEMA_KEY: &str = "sluice.schema";
 /// is writable; hidden, so no reader ever sees it.
 const PROBE: &str = ".sluice-write-probe";
 
+/// A probe name no other process uses at the same time: in containers every
+/// replica may be PID 1.
+fn probe_name() -> String {
+    format!("{PROBE}-{}", uuid::Uuid::new_v4().simple())
+}
+
 impl Lake {
     /// Opens the lake at `url`, creating a local directory if needed and
     /// proving it writable, so a bad lake fails at start and not at the
@@ -113,7 +119,7 @@ impl Lake {
             };
             std::fs::create_dir_all(&dir).map_err(not_writable)?;
             let dir = std::fs::canonicalize(&dir).map_err(not_writable)?;
-            let probe = dir.join(format!("{PROBE}-{}", std::process::id()));
+            let probe = dir.join(probe_name());
             std::fs::write(&probe, b"").map_err(not_writable)?;
             std::fs::remove_file(&probe).map_err(not_writable)?;
             let root = Path::from_absolute_path(&dir).map_err(|e| invalid(&e.to_string()))?;
@@ -131,10 +137,7 @@ impl Lake {
     /// Writes and deletes a hidden file at the root: reaches the namenode
     /// and a datanode, and checks permissions.
     async fn prove_writable(&self, url: &str) -> Result<(), LakeError> {
-        let probe = self
-            .root
-            .clone()
-            .join(format!("{PROBE}-{}", std::process::id()));
+        let probe = self.root.clone().join(probe_name());
         let connect = |source| LakeError::Connect {
             url: url.to_string(),
             source,
@@ -190,6 +193,33 @@ impl Lake {
             path = path.join(part);
         }
         path
+    }
+
+    /// The names of the directories at the lake's root, sorted: the
+    /// tables, and [`DEAD_LETTERS_DIR`](super::DEAD_LETTERS_DIR) once a dead
+    /// letter was written. Other hidden names are left out.
+    pub async fn directories(&self) -> Result<Vec<String>, LakeError> {
+        let listing = self
+            .retry
+            .run("list the lake", || async {
+                self.store
+                    .list_with_delimiter(Some(&self.root))
+                    .await
+                    .map_err(|source| LakeError::Storage {
+                        op: "list",
+                        path: self.url(),
+                        source,
+                    })
+            })
+            .await?;
+        let mut names: Vec<String> = listing
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .filter(|name| !is_hidden(name) || name == super::DEAD_LETTERS_DIR)
+            .collect();
+        names.sort();
+        Ok(names)
     }
 
     /// Every data file of a table in place, in no particular order.

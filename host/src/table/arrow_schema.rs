@@ -47,6 +47,46 @@ pub(super) fn declared_fields(columns: &[Column]) -> Fields {
         .collect()
 }
 
+/// The Hive name of an Arrow type, the inverse of `arrow_type`: for
+/// DESCRIBE, DDL and the types of query results. Types Hive has no name
+/// for keep Arrow's.
+pub fn hive_type_name(ty: &DataType) -> String {
+    match ty {
+        DataType::Boolean => "boolean".into(),
+        DataType::Int8 => "tinyint".into(),
+        DataType::Int16 => "smallint".into(),
+        DataType::Int32 => "int".into(),
+        DataType::Int64 => "bigint".into(),
+        DataType::Float32 => "float".into(),
+        DataType::Float64 => "double".into(),
+        DataType::Decimal128(p, s) => format!("decimal({p},{s})"),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string".into(),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "binary".into(),
+        DataType::Date32 | DataType::Date64 => "date".into(),
+        DataType::Timestamp(..) => "timestamp".into(),
+        DataType::List(item) | DataType::LargeList(item) | DataType::ListView(item) => {
+            format!("array<{}>", hive_type_name(item.data_type()))
+        }
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => format!(
+                "map<{},{}>",
+                hive_type_name(kv[0].data_type()),
+                hive_type_name(kv[1].data_type())
+            ),
+            other => other.to_string().to_lowercase(),
+        },
+        DataType::Struct(fields) => {
+            let fields: Vec<String> = fields
+                .iter()
+                .map(|f| format!("{}:{}", f.name(), hive_type_name(f.data_type())))
+                .collect();
+            format!("struct<{}>", fields.join(", "))
+        }
+        DataType::Dictionary(_, value) => hive_type_name(value),
+        other => other.to_string().to_lowercase(),
+    }
+}
+
 fn arrow_type(ty: &HiveType) -> DataType {
     match ty {
         HiveType::Boolean => DataType::Boolean,

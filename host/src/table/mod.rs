@@ -14,7 +14,7 @@ mod dead_letter;
 mod decoder;
 mod project;
 
-pub use arrow_schema::{RAW_EVENT, TIMESTAMP, kafka_timestamp_type, table_schema};
+pub use arrow_schema::{RAW_EVENT, TIMESTAMP, hive_type_name, kafka_timestamp_type, table_schema};
 pub use dead_letter::{
     DEAD_LETTER_RAW_EVENT_BYTES, DeadLetter, dead_letter_batch, dead_letter_schema,
 };

@@ -568,3 +568,26 @@ fn events_can_be_checked_before_any_table() {
         assert_eq!(check_event(json, &limits).unwrap_err().to_string(), want);
     }
 }
+
+#[test]
+fn hive_type_names_invert_the_arrow_mapping() {
+    use crate::table::arrow_schema::{hive_type_name, table_schema};
+    let text = "b boolean, t tinyint, s smallint, i int, g bigint, f float, d double, \
+                m decimal(10,2), st string, bi binary, dt date, ts timestamp, a array<string>, \
+                mp map<string,bigint>, u struct<name:string, tags:array<int>>";
+    let schema = crate::schema::Schema::parse(text).unwrap();
+    let arrow = table_schema(&schema);
+    for column in &schema.columns {
+        let field = arrow.field_with_name(&column.name).unwrap();
+        assert_eq!(
+            hive_type_name(field.data_type()),
+            column.ty.to_string(),
+            "{}",
+            column.name
+        );
+    }
+    assert_eq!(
+        hive_type_name(arrow.field_with_name("timestamp").unwrap().data_type()),
+        "timestamp"
+    );
+}

@@ -197,3 +197,54 @@ impl EventMix {
             .sum()
     }
 }
+
+/// The partitions of the benchmark topic, as on the embedded broker.
+pub(crate) const PARTITIONS: usize = crate::broker::DEFAULT_TOPIC_PARTITIONS as usize;
+
+/// Hands `events` events of `mix` to `fed` in batches of `batch_size`, as
+/// the Kafka source would: round robin over the partitions, with offsets
+/// counting up per partition and Kafka time `timestamp_ms(i)` for the `i`th.
+/// Returns the time spent making the events.
+pub(crate) fn feed(
+    fed: &crate::pipeline::FedPipelines,
+    mix: &mut EventMix,
+    events: u64,
+    batch_size: usize,
+    timestamp_ms: impl Fn(u64) -> i64,
+) -> anyhow::Result<std::time::Duration> {
+    use std::sync::Arc;
+
+    use crate::plugin::{EventBatch, EventMeta};
+    use crate::source::SourceBatch;
+
+    let topic: Arc<str> = Arc::from(crate::config::DEFAULT_TOPIC);
+    let mut json = Vec::with_capacity(512);
+    let mut offsets = [0i64; PARTITIONS];
+    let mut generating = std::time::Duration::ZERO;
+    let mut made = 0u64;
+    while made < events {
+        let n = (events - made).min(batch_size as u64);
+        let generated = std::time::Instant::now();
+        let mut batch = EventBatch::with_capacity(n as usize, n as usize * 300);
+        for i in made..made + n {
+            mix.next_event(&mut json);
+            let partition = (i % PARTITIONS as u64) as usize;
+            batch.push(
+                &json,
+                EventMeta {
+                    partition: partition as i32,
+                    offset: offsets[partition],
+                    timestamp_ms: timestamp_ms(i),
+                },
+            );
+            offsets[partition] += 1;
+        }
+        generating += generated.elapsed();
+        made += n;
+        fed.deliver(&Arc::new(SourceBatch {
+            topic: topic.clone(),
+            events: batch,
+        }))?;
+    }
+    Ok(generating)
+}

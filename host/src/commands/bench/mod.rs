@@ -5,6 +5,7 @@ mod api;
 mod events;
 mod pipeline;
 mod plugins;
+mod query;
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,8 @@ pub enum BenchCommand {
     Pipeline(pipeline::PipelineArgs),
     /// Requests per second and latency of the game API with Kafka acks on, under wrk and ab.
     Api(api::ApiArgs),
+    /// The reference's Presto queries over a lake of 10M events, in sluice and in DuckDB.
+    Query(query::QueryArgs),
 }
 
 impl BenchCommand {
@@ -38,6 +41,7 @@ impl BenchCommand {
             BenchCommand::Plugins(args) => args.run(),
             BenchCommand::Pipeline(args) => args.run(),
             BenchCommand::Api(args) => args.run(),
+            BenchCommand::Query(args) => args.run(),
         }
     }
 }

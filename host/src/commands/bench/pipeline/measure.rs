@@ -8,7 +8,7 @@ use anyhow::Context;
 use parquet::file::metadata::ParquetMetaDataReader;
 
 /// `100k`, `1M`, `10M`, `2.5M` or a plain number, `_` allowed.
-pub(super) fn parse_count(s: &str) -> Result<u64, String> {
+pub(in crate::commands::bench) fn parse_count(s: &str) -> Result<u64, String> {
     let t = s.trim().replace('_', "");
     let (digits, scale) = match t.char_indices().last() {
         Some((i, 'k' | 'K')) => (&t[..i], 1e3),

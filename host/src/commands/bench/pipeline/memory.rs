@@ -2,17 +2,14 @@
 //! hands them over, through both default pipelines (plugin chain, JSON →
 //! Arrow, Parquet files renamed into a lake directory).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::pipeline::start_fed_pipelines;
-use crate::plugin::{EventBatch, EventMeta};
-use crate::source::SourceBatch;
 
-use super::super::events::EventMix;
+use super::super::events::{EventMix, feed};
 use super::measure::{CpuSpent, LakeCount, cpu_between, cpu_by_thread, process_cpu};
-use super::{Expected, Setup, TOPIC, WorkDir};
+use super::{Expected, Setup, WorkDir};
 
 /// One run of part 1.
 #[derive(Debug)]
@@ -34,44 +31,16 @@ pub(super) fn run(setup: &Setup, events: u64, seed: u64) -> anyhow::Result<Memor
     let runtime = crate::commands::runtime()?;
     let fed = runtime.block_on(start_fed_pipelines(&config, runtime.handle().clone()))?;
 
-    let topic: Arc<str> = Arc::from(TOPIC);
     let batch_size = config.limits.batch_size;
     let mut mix = EventMix::new(seed);
-    let mut json = Vec::with_capacity(512);
-    let mut offsets = [0i64; PARTITIONS];
     let base_ms = base_timestamp_ms();
-    let mut generating = Duration::ZERO;
 
     let cpu_before = cpu_by_thread();
     let process_before = process_cpu();
     let started = Instant::now();
-    let mut made = 0u64;
-    while made < events {
-        let n = (events - made).min(batch_size as u64);
-        let generated = Instant::now();
-        let mut batch = EventBatch::with_capacity(n as usize, n as usize * 300);
-        for i in made..made + n {
-            mix.next_event(&mut json);
-            // Round robin over the partitions, as a consumer of a topic
-            // with evenly filled partitions sees them.
-            let partition = (i % PARTITIONS as u64) as usize;
-            batch.push(
-                &json,
-                EventMeta {
-                    partition: partition as i32,
-                    offset: offsets[partition],
-                    timestamp_ms: base_ms + (i / 10) as i64,
-                },
-            );
-            offsets[partition] += 1;
-        }
-        generating += generated.elapsed();
-        made += n;
-        fed.deliver(&Arc::new(SourceBatch {
-            topic: topic.clone(),
-            events: batch,
-        }))?;
-    }
+    let generating = feed(&fed, &mut mix, events, batch_size, |i| {
+        base_ms + (i / 10) as i64
+    })?;
     // Read before the pipeline threads end and take their counts along.
     let cpu_threads = cpu_by_thread();
     let finished = fed.finish()?;
@@ -95,9 +64,6 @@ pub(super) fn run(setup: &Setup, events: u64, seed: u64) -> anyhow::Result<Memor
         cpu,
     })
 }
-
-/// The partitions of the benchmark topic, as on the embedded broker.
-const PARTITIONS: usize = crate::broker::DEFAULT_TOPIC_PARTITIONS as usize;
 
 /// An hour into the current UTC day, so ten million events a tenth of a
 /// millisecond apart stay within one `date=` directory.

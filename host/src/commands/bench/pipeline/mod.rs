@@ -27,9 +27,8 @@ use clap::{Args, ValueEnum};
 use crate::config::Config;
 
 use super::events::{EventKind, EventMix};
-use measure::{
-    CpuSpent, LakeCount, Spread, mib, parse_count, peak_rss, reset_peak_rss, show_count, thousands,
-};
+pub(super) use measure::parse_count;
+use measure::{CpuSpent, LakeCount, Spread, mib, peak_rss, reset_peak_rss, show_count, thousands};
 
 /// The topic the benchmark's events are on, as in `sluice serve`.
 const TOPIC: &str = crate::config::DEFAULT_TOPIC;
