@@ -451,7 +451,10 @@ fn plan_error(e: DataFusionError) -> QueryError {
 /// DataFusion's message for the root cause, without its category prefix
 /// ("Error during planning: ") or backtrace.
 pub(super) fn clean_message(e: &DataFusionError) -> String {
-    let message = e.find_root().message().to_string();
+    let message = match e.find_root() {
+        DataFusionError::SQL(parser, _) => parser.to_string(),
+        root => root.message().to_string(),
+    };
     let message = message
         .strip_prefix("sql parser error: ")
         .unwrap_or(&message);
