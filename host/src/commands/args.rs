@@ -4,9 +4,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Args;
 
 use crate::config::Config;
+use crate::http::{ADMIN_TOKEN_FILE, AdminToken};
 
 #[derive(Debug, Clone, Args)]
 pub struct ConfigArgs {
@@ -75,4 +77,30 @@ pub async fn shutdown_signal() {
         () = term => {}
     }
     tracing::info!("Stopping: flushing files and committing offsets.");
+}
+
+/// The admin token a CLI command sends to sluice's HTTP port.
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// The admin token; else SLUICE_ADMIN_TOKEN, else `<data>/admin-token`.
+    #[arg(long, env = "SLUICE_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The data directory holding `admin-token`.
+    #[arg(long, env = "SLUICE_DATA", default_value = "./data")]
+    pub data: PathBuf,
+}
+
+impl TokenArgs {
+    pub fn resolve(&self) -> anyhow::Result<AdminToken> {
+        if let Some(t) = &self.token {
+            return Ok(AdminToken::new(t));
+        }
+        let path = self.data.join(ADMIN_TOKEN_FILE);
+        AdminToken::read(&path)?.with_context(|| {
+            format!(
+                "no admin token: pass --token, set SLUICE_ADMIN_TOKEN, or run where `{}` exists",
+                path.display()
+            )
+        })
+    }
 }

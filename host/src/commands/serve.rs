@@ -75,10 +75,10 @@ impl ServeCommand {
             println!("lake      {}", config.lake.url);
             println!("plugins   {}", config.plugin_dir.display());
             println!(
-                "http      http://{}/ (game API, /metrics)",
+                "http      http://{}/ (game API, /plugins, /metrics)",
                 listener.local_addr()?
             );
-            serve_until_stopped(listener, api).await?;
+            serve_until_stopped(listener, api, Some(running.plugins().clone())).await?;
             tokio::task::spawn_blocking(move || running.stop()).await??;
             if let Some(broker) = broker {
                 broker.shutdown().await?;

@@ -4,13 +4,12 @@
 //! the admin token and no Kafka client.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use futures::StreamExt;
 
-use crate::http::{ADMIN_TOKEN_FILE, AdminToken};
+use super::args::TokenArgs;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum From {
@@ -32,28 +31,13 @@ pub struct TailCommand {
     /// Stop after this many events.
     #[arg(long, short = 'n')]
     count: Option<usize>,
-    /// The admin token; else SLUICE_ADMIN_TOKEN, else `<data>/admin-token`.
-    #[arg(long, env = "SLUICE_ADMIN_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// The data directory holding `admin-token`.
-    #[arg(long, env = "SLUICE_DATA", default_value = "./data")]
-    data: PathBuf,
+    #[command(flatten)]
+    token: TokenArgs,
 }
 
 impl TailCommand {
     pub fn run(self) -> anyhow::Result<()> {
-        let token = match &self.token {
-            Some(t) => AdminToken::new(t),
-            None => {
-                let path = self.data.join(ADMIN_TOKEN_FILE);
-                AdminToken::read(&path)?.with_context(|| {
-                    format!(
-                        "no admin token: pass --token, set SLUICE_ADMIN_TOKEN, or run where `{}` exists",
-                        path.display()
-                    )
-                })?
-            }
-        };
+        let token = self.token.resolve()?;
         let from = match self.from {
             From::Beginning => "beginning",
             From::Latest => "latest",

@@ -7,6 +7,7 @@
 
 mod admin;
 mod metrics;
+mod plugins;
 
 use std::future::Future;
 
@@ -16,6 +17,7 @@ use tokio::net::TcpListener;
 
 pub use admin::{ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, AdminToken, TokenSource};
 pub use metrics::prometheus;
+pub use plugins::PluginAdmin;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -23,6 +25,8 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// The game API, when this process serves it.
     pub api: Option<crate::api::GameApi>,
+    /// Hot loading (`/plugins`), when this process runs pipelines.
+    pub plugins: Option<PluginAdmin>,
 }
 
 impl AppState {
@@ -30,11 +34,17 @@ impl AppState {
         AppState {
             metrics: prometheus(),
             api: None,
+            plugins: None,
         }
     }
 
     pub fn with_api(mut self, api: crate::api::GameApi) -> AppState {
         self.api = Some(api);
+        self
+    }
+
+    pub fn with_plugins(mut self, plugins: PluginAdmin) -> AppState {
+        self.plugins = Some(plugins);
         self
     }
 }
@@ -47,9 +57,14 @@ impl Default for AppState {
 
 pub fn router(state: AppState) -> Router {
     let api = state.api.clone();
+    let plugins = state.plugins.clone();
     let router = Router::new()
         .route("/metrics", get(metrics::render))
         .with_state(state);
+    let router = match plugins {
+        Some(plugins) => router.merge(plugins::router(plugins)),
+        None => router,
+    };
     match api {
         Some(api) => router.merge(crate::api::router(api)),
         None => router,
