@@ -536,7 +536,7 @@ fn plugin_diff_reports_each_kind_of_change_with_examples() {
         ),
         "{out}"
     );
-    assert!(out.contains("rerouted line 1"), "{out}");
+    assert!(out.contains("rerouted  line 1"), "{out}");
     assert!(out.contains("old: → events_buy: {"), "{out}");
     assert!(out.contains("dropped   line 2"), "{out}");
     assert!(!out.contains("would refuse"), "{out}");

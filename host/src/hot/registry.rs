@@ -282,18 +282,18 @@ impl PluginRegistry {
     }
 
     /// A file in the watched folder changed: its content is offered as the
-    /// next version of the plugin it holds. `None` if the file is gone by
-    /// now (a `DELETE` took it while the watcher waited).
-    pub(super) fn file_changed(
-        &self,
-        name: &str,
-        path: &Path,
-        bytes: Vec<u8>,
-    ) -> Option<Result<Accepted, HotError>> {
+    /// next version of the plugin it holds. Read under the loading lock, so
+    /// what is offered is what the file holds after any upload or rollback
+    /// that wrote it meanwhile. `None` if the file is gone.
+    pub(super) fn file_changed(&self, name: &str, path: &Path) -> Option<Result<Accepted, HotError>> {
         let _one = lock(&self.shared.loading);
-        if !path.exists() {
-            return None;
-        }
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::debug!(path = %path.display(), error = %e, "Plugin file vanished before it was read.");
+                return None;
+            }
+        };
         Some(self.offer(name, bytes.into(), Arrival::File))
     }
 

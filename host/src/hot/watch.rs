@@ -99,15 +99,8 @@ impl PluginRegistry {
         let Some(name) = self.name_of(path) else {
             return;
         };
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                tracing::debug!(path = %path.display(), error = %e, "Plugin file vanished before it was read.");
-                return;
-            }
-        };
         // A refusal is logged and recorded by the registry.
-        let _ = self.file_changed(&name, path, bytes);
+        let _ = self.file_changed(&name, path);
     }
 
     /// The registry name of the plugin file at `path`: a followed file's, or
