@@ -61,7 +61,11 @@ pub(super) fn keep(plugin_dir: &Path, name: &str, bytes: &[u8], hash: &str) -> s
 }
 
 /// Forgets the versions kept after `version`: a rollback abandons them.
-pub(super) fn forget_after(plugin_dir: &Path, name: &str, version: &Version) -> std::io::Result<()> {
+pub(super) fn forget_after(
+    plugin_dir: &Path,
+    name: &str,
+    version: &Version,
+) -> std::io::Result<()> {
     for v in list(plugin_dir, name) {
         if v.seq > version.seq {
             std::fs::remove_file(&v.path)?;

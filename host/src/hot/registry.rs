@@ -285,7 +285,11 @@ impl PluginRegistry {
     /// next version of the plugin it holds. Read under the loading lock, so
     /// what is offered is what the file holds after any upload or rollback
     /// that wrote it meanwhile. `None` if the file is gone.
-    pub(super) fn file_changed(&self, name: &str, path: &Path) -> Option<Result<Accepted, HotError>> {
+    pub(super) fn file_changed(
+        &self,
+        name: &str,
+        path: &Path,
+    ) -> Option<Result<Accepted, HotError>> {
         let _one = lock(&self.shared.loading);
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
@@ -448,7 +452,13 @@ impl PluginRegistry {
             let state = lock(&self.shared.state);
             let current = state.plugins.get(name).and_then(|e| e.current.as_ref());
             if let Some(c) = current.filter(|c| c.plugin.content_hash() == hash) {
-                return Ok(accepted(name, &c.plugin, true, users_of(&state, name), None));
+                return Ok(accepted(
+                    name,
+                    &c.plugin,
+                    true,
+                    users_of(&state, name),
+                    None,
+                ));
             }
             let users: Vec<User> = state
                 .pipelines
@@ -499,10 +509,10 @@ impl PluginRegistry {
         };
         let path = {
             let state = lock(&shared.state);
-            state
-                .plugins
-                .get(name)
-                .map_or_else(|| shared.dir.join(format!("{name}.wasm")), |e| e.path.clone())
+            state.plugins.get(name).map_or_else(
+                || shared.dir.join(format!("{name}.wasm")),
+                |e| e.path.clone(),
+            )
         };
         if arrival != Arrival::File {
             std::fs::create_dir_all(&shared.dir).map_err(io("create the plugin folder"))?;

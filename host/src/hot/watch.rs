@@ -28,17 +28,18 @@ impl PluginRegistry {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create the plugin folder `{}`", dir.display()))?;
         let (tx, rx) = unbounded::<PathBuf>();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if let Ok(event) = event
-                && !event.kind.is_access()
-                && !event.kind.is_remove()
-            {
-                for path in event.paths {
-                    let _ = tx.send(path);
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if let Ok(event) = event
+                    && !event.kind.is_access()
+                    && !event.kind.is_remove()
+                {
+                    for path in event.paths {
+                        let _ = tx.send(path);
+                    }
                 }
-            }
-        })
-        .context("cannot watch the plugin folder")?;
+            })
+            .context("cannot watch the plugin folder")?;
         let mut folders: BTreeSet<PathBuf> = BTreeSet::from([dir.clone()]);
         for (_, path) in self.files() {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {

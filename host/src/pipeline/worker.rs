@@ -171,7 +171,9 @@ impl Worker {
             changed = true;
         }
         if changed {
-            self.pipeline.hooks.publish_stats(self.pipeline.chain.stats());
+            self.pipeline
+                .hooks
+                .publish_stats(self.pipeline.chain.stats());
         }
         changed
     }

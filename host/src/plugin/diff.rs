@@ -158,7 +158,11 @@ pub fn diff(old: &Plugin, new: &Plugin, events: &EventBatch, examples: usize) ->
             let b = outcome(new, &part, &after, i);
             let change = classify(&a, &b);
             *report.counts.entry(change).or_default() += 1;
-            let shown = report.examples.iter().filter(|e| e.change == change).count();
+            let shown = report
+                .examples
+                .iter()
+                .filter(|e| e.change == change)
+                .count();
             if change != Change::Kept && shown < examples {
                 report.examples.push(DiffExample {
                     change,
@@ -255,7 +259,10 @@ mod tests {
         assert_eq!(classify(&a, &out(None, r#"{"a":1}"#)), Change::Kept);
         assert_eq!(classify(&a, &Outcome::Dropped), Change::Dropped);
         assert_eq!(classify(&a, &out(None, r#"{"a": 2}"#)), Change::Rewritten);
-        assert_eq!(classify(&a, &out(Some("t"), r#"{"a": 1}"#)), Change::Rerouted);
+        assert_eq!(
+            classify(&a, &out(Some("t"), r#"{"a": 1}"#)),
+            Change::Rerouted
+        );
         assert_eq!(
             classify(&a, &Outcome::Failed("no".into())),
             Change::Rejected

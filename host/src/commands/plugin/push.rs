@@ -15,7 +15,12 @@ pub struct PushArgs {
     /// The plugin, a .wasm component.
     plugin: PathBuf,
     /// sluice's HTTP port (`sluice pipeline`: its --metrics-listen).
-    #[arg(long, alias = "url", env = "SLUICE_URL", default_value = "http://127.0.0.1:5000")]
+    #[arg(
+        long,
+        alias = "url",
+        env = "SLUICE_URL",
+        default_value = "http://127.0.0.1:5000"
+    )]
     server: String,
     /// The name to load it as (what configs call it); default: the file's name without `.wasm`.
     #[arg(long)]
@@ -82,10 +87,7 @@ impl PushArgs {
         );
         match json["dry_run"]["counts"].as_object() {
             Some(counts) => {
-                let summary: Vec<String> = counts
-                    .iter()
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect();
+                let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 println!(
                     "dry run on {} recent events: {}",
                     json["dry_run"]["events"],
