@@ -70,7 +70,8 @@ pub struct PluginInfo {
     pub name: String,
     pub path: String,
     /// What the running version's `describe()` says; `None` if no version
-    /// of it ever loaded.
+    /// of it loaded (yet: a file present at start that no pipeline uses is
+    /// compiled only when it changes or is pushed).
     pub plugin: Option<String>,
     pub version: Option<String>,
     pub hash: Option<String>,
@@ -299,6 +300,22 @@ impl PluginRegistry {
             }
         };
         Some(self.offer(name, bytes.into(), Arrival::File))
+    }
+
+    /// A plugin file found in the folder at start that no pipeline uses:
+    /// listed, but compiled only when it changes or is pushed, so a start
+    /// does not compile a folder of plugins nobody runs.
+    pub(super) fn note_present(&self, name: &str, path: &Path) {
+        let mut state = lock(&self.shared.state);
+        state
+            .plugins
+            .entry(name.to_string())
+            .or_insert_with(|| Entry {
+                path: path.to_path_buf(),
+                current: None,
+                last_error: None,
+                last_dry_run: None,
+            });
     }
 
     /// Goes back to the version before the running one.

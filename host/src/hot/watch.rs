@@ -22,7 +22,7 @@ const QUIET: Duration = Duration::from_millis(50);
 impl PluginRegistry {
     /// Watches the plugin folder (created if missing) and the folders of
     /// plugins named by path, on a thread of its own, until the registry is
-    /// dropped. Plugins already in the folder are loaded first.
+    /// dropped. Plugins already in the folder are listed first.
     pub fn watch(&self) -> anyhow::Result<()> {
         let dir = self.dir().to_path_buf();
         std::fs::create_dir_all(&dir)
@@ -67,8 +67,16 @@ impl PluginRegistry {
                         .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
                         .unwrap_or_default();
                     present.sort();
+                    let known: Vec<PathBuf> =
+                        registry.files().into_iter().map(|(_, p)| p).collect();
                     for path in present {
-                        registry.offer_file(&path);
+                        if known.iter().any(|k| same_file(k, &path)) {
+                            // Loaded by its pipeline; offered in case it
+                            // changed since (unchanged costs a hash).
+                            registry.offer_file(&path);
+                        } else if let Some(name) = registry.name_of(&path) {
+                            registry.note_present(&name, &path);
+                        }
                     }
                 }
                 loop {
