@@ -42,7 +42,9 @@ RUN apt-get update \
  && chown sluice:sluice /data
 
 COPY --from=builder /usr/local/bin/sluice /usr/local/bin/sluice
-COPY --from=builder /plugins /plugins
+# The sluice user owns the plugin folder: pushed versions and their history
+# (`.history/`) are written there.
+COPY --from=builder --chown=sluice:sluice /plugins /plugins
 
 # /data holds what `./data` holds on a laptop: the broker's log (serve,
 # broker), the game state and the admin token (serve, api), and, under

@@ -5,6 +5,7 @@
 //! - [`source`]: the Kafka consumer feeding pipelines;
 //! - [`pipeline`]: batches through plugin chains into tables, exactly once;
 //! - [`plugin`]: the sandboxed plugin runtime and plugin chains;
+//! - [`hot`]: plugins replaced while events flow (watched folder, uploads, rollback);
 //! - [`schema`]: Hive-style table schemas;
 //! - [`table`]: JSON events into Arrow rows of a table;
 //! - [`lake`]: Parquet files on local disk or HDFS;
@@ -17,6 +18,7 @@ pub mod api;
 pub mod broker;
 pub mod commands;
 pub mod config;
+pub mod hot;
 pub mod http;
 pub mod lake;
 pub mod pipeline;

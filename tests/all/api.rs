@@ -879,6 +879,25 @@ fn sluice_serve_serves_the_game_api_on_its_one_port() {
     assert_eq!((status, body.as_str()), (200, "Sword Purchased!\n"));
     let id = id.unwrap();
     assert_eq!(get(&url("/metrics")).status().as_u16(), 200);
+    // Hot loading shares the port: the plugins, each with its pipeline.
+    let plugins: serde_json::Value =
+        serde_json::from_str(&get(&url("/plugins")).text().unwrap()).unwrap();
+    for name in ["game_events", "is_purchase"] {
+        let p = plugins
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {plugins}"));
+        assert_eq!(p["pipelines"], serde_json::json!([name]), "{p}");
+        assert_eq!(p["version"], "0.1.0", "{p}");
+    }
+    let unauthorized = client()
+        .put(url("/plugins/game_events"))
+        .body("not wasm")
+        .send()
+        .unwrap();
+    assert_eq!(unauthorized.status().as_u16(), 401);
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
     assert!(log.contains("admin     token generated into"), "{log}");
     let events = read_events(&format!("127.0.0.1:{broker_port}"), |e| e.contains_key(&id));

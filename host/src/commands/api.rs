@@ -91,20 +91,28 @@ impl ApiCommand {
                 .with_context(|| format!("cannot listen on {}; pass --listen", self.listen))?;
             println!("broker    {} (topic {})", self.brokers, self.topic);
             println!("http      http://{}/", listener.local_addr()?);
-            serve_until_stopped(listener, api, None).await
+            serve_until_stopped(listener, api, None, None).await
         })
     }
 }
 
-/// Serves the HTTP port (the game API, `/metrics`) until SIGTERM or
-/// Ctrl-C, then waits for the events still in flight to be acknowledged.
+/// Serves the HTTP port (the game API, `/metrics`, and `/plugins` when
+/// `plugins` is given) until SIGTERM or Ctrl-C, then waits for the events
+/// still in flight to be acknowledged.
 pub(super) async fn serve_until_stopped(
     listener: tokio::net::TcpListener,
     api: GameApi,
     query: Option<(crate::query::QueryEngine, crate::http::AdminToken)>,
+    plugins: Option<crate::hot::PluginRegistry>,
 ) -> anyhow::Result<()> {
     let mut state = AppState::new().with_api(api.clone());
     state.query = query;
+    if let Some(registry) = plugins {
+        state = state.with_plugins(crate::http::PluginAdmin {
+            registry,
+            token: api.admin().clone(),
+        });
+    }
     serve(listener, router(state), shutdown_signal()).await?;
     let log = api.event_log().clone();
     tokio::task::spawn_blocking(move || log.flush(Duration::from_secs(10))).await?;

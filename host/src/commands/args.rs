@@ -4,9 +4,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Args;
-
 use anyhow::Context;
+use clap::Args;
 
 use crate::config::Config;
 use crate::http::{ADMIN_TOKEN_FILE, AdminToken};
@@ -61,8 +60,14 @@ pub struct BrokerArgs {
 /// sluice: its URL and the admin token.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
-    /// sluice's HTTP port (`sluice serve`, `sluice api` or `sluice query`).
-    #[arg(long, env = "SLUICE_URL", default_value = "http://127.0.0.1:5000")]
+    /// sluice's HTTP port (`sluice serve`, `sluice api`, `sluice query`, or
+    /// `sluice pipeline`'s --metrics-listen).
+    #[arg(
+        long,
+        alias = "server",
+        env = "SLUICE_URL",
+        default_value = "http://127.0.0.1:5000"
+    )]
     pub url: String,
     /// The admin token; else SLUICE_ADMIN_TOKEN, else `<data>/admin-token`.
     #[arg(long, env = "SLUICE_ADMIN_TOKEN", hide_env_values = true)]

@@ -80,10 +80,16 @@ impl ServeCommand {
             println!("lake      {}", config.lake.url);
             println!("plugins   {}", config.plugin_dir.display());
             println!(
-                "http      http://{}/ (game API, POST /query, /metrics)",
+                "http      http://{}/ (game API, POST /query, /plugins, /metrics)",
                 listener.local_addr()?
             );
-            serve_until_stopped(listener, api, Some((engine, token))).await?;
+            serve_until_stopped(
+                listener,
+                api,
+                Some((engine, token)),
+                Some(running.plugins().clone()),
+            )
+            .await?;
             tokio::task::spawn_blocking(move || running.stop()).await??;
             if let Some(broker) = broker {
                 broker.shutdown().await?;

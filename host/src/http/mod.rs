@@ -7,6 +7,7 @@
 
 mod admin;
 mod metrics;
+mod plugins;
 
 use std::future::Future;
 
@@ -16,6 +17,7 @@ use tokio::net::TcpListener;
 
 pub use admin::{ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, AdminToken, TokenSource};
 pub use metrics::prometheus;
+pub use plugins::PluginAdmin;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -25,6 +27,8 @@ pub struct AppState {
     pub api: Option<crate::api::GameApi>,
     /// The SQL endpoint and the token guarding it, when this process serves it.
     pub query: Option<(crate::query::QueryEngine, AdminToken)>,
+    /// Hot loading (`/plugins`), when this process runs pipelines.
+    pub plugins: Option<PluginAdmin>,
 }
 
 impl AppState {
@@ -33,6 +37,7 @@ impl AppState {
             metrics: prometheus(),
             api: None,
             query: None,
+            plugins: None,
         }
     }
 
@@ -43,6 +48,11 @@ impl AppState {
 
     pub fn with_api(mut self, api: crate::api::GameApi) -> AppState {
         self.api = Some(api);
+        self
+    }
+
+    pub fn with_plugins(mut self, plugins: PluginAdmin) -> AppState {
+        self.plugins = Some(plugins);
         self
     }
 }
@@ -56,9 +66,13 @@ impl Default for AppState {
 pub fn router(state: AppState) -> Router {
     let api = state.api.clone();
     let query = state.query.clone();
+    let plugins = state.plugins.clone();
     let mut router = Router::new()
         .route("/metrics", get(metrics::render))
         .with_state(state);
+    if let Some(plugins) = plugins {
+        router = router.merge(plugins::router(plugins));
+    }
     if let Some(api) = api {
         router = router.merge(crate::api::router(api));
     }

@@ -3,7 +3,6 @@
 //! that every table belongs to exactly one pipeline.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::{Config, PipelineConfig};
@@ -13,6 +12,7 @@ use crate::schema::{EvolutionError, Schema};
 use crate::table::{DecodeLimits, TableDecoder, TableError};
 
 use super::durable::Consumed;
+use super::hooks::PipelineHooks;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -49,13 +49,6 @@ pub enum PipelineError {
     },
 }
 
-/// A plugin as the pipeline loaded it, to notice when its file changes.
-#[derive(Debug, Clone)]
-pub(super) struct PluginSource {
-    pub(super) path: PathBuf,
-    pub(super) hash: String,
-}
-
 /// One table of a pipeline: where it lives and how its rows are decoded.
 pub(super) struct TableSink {
     pub(super) dir: TableDir,
@@ -69,9 +62,8 @@ pub(super) struct TableSink {
 pub struct Pipeline {
     pub(super) index: usize,
     pub(super) name: Arc<str>,
-    pub(super) engine: PluginEngine,
     pub(super) chain: PluginChain,
-    pub(super) sources: Vec<PluginSource>,
+    pub(super) hooks: Arc<PipelineHooks>,
     pub(super) default_table: Option<Arc<str>>,
     pub(super) tables: HashMap<Arc<str>, TableSink>,
     pub(super) dead_letters: TableDir,
@@ -92,14 +84,36 @@ impl Pipeline {
             .map(|(name, sink)| (&**name, sink.schema_text.as_str()))
     }
 
-    /// True if every table `plugin` routes to is one this pipeline writes,
-    /// with the same schema: then the plugin can replace a running one.
-    pub(super) fn declares_same_tables(&self, plugin: &Plugin) -> bool {
-        plugin.tables().iter().all(|t| {
-            self.tables
-                .get(&t.name)
-                .is_some_and(|sink| sink.schema == t.schema)
-        })
+    /// What this pipeline shares with hot loading.
+    pub fn hooks(&self) -> &Arc<PipelineHooks> {
+        &self.hooks
+    }
+
+    /// Every table with its parsed schema.
+    pub fn table_schemas(&self) -> HashMap<Arc<str>, Schema> {
+        self.tables
+            .iter()
+            .map(|(name, sink)| (name.clone(), sink.schema.clone()))
+            .collect()
+    }
+
+    /// Takes on the table schemas of `plugin`, a replacement that passed
+    /// [`check_replacement`]: a table whose schema grew gets a new decoder,
+    /// and its next rows start a new file (the writer seals on a schema
+    /// change).
+    pub(super) fn adopt_tables(&mut self, plugin: &Plugin) -> Result<(), PipelineError> {
+        for t in plugin.tables() {
+            let Some(sink) = self.tables.get_mut(&t.name) else {
+                continue;
+            };
+            if sink.schema == t.schema {
+                continue;
+            }
+            sink.decoder = TableDecoder::new(&t.name, &t.schema, self.limits)?;
+            sink.schema = t.schema.clone();
+            sink.schema_text = t.schema.to_string();
+        }
+        Ok(())
     }
 
     /// The plugins of the chain, in order.
@@ -140,19 +154,65 @@ pub fn build_pipelines(
 /// plugin that changed a column is refused when it loads, naming it.
 pub async fn check_lake_schemas(lake: &Lake, pipeline: &Pipeline) -> Result<(), PipelineError> {
     for (name, sink) in &pipeline.tables {
-        let Some(recorded) = lake.recorded_schema(&sink.dir).await? else {
-            continue;
+        check_lake_schema(lake, &pipeline.name, name, &sink.schema).await?;
+    }
+    Ok(())
+}
+
+/// Checks one table's new schema against the one recorded in its newest
+/// file, as [`check_lake_schemas`] does for a whole pipeline.
+pub async fn check_lake_schema(
+    lake: &Lake,
+    pipeline: &str,
+    table: &str,
+    schema: &Schema,
+) -> Result<(), PipelineError> {
+    let dir = TableDir::table(table)?;
+    let Some(recorded) = lake.recorded_schema(&dir).await? else {
+        return Ok(());
+    };
+    let old = Schema::parse(&recorded).map_err(|source| PipelineError::RecordedSchema {
+        pipeline: pipeline.to_string(),
+        table: table.to_string(),
+        recorded: recorded.clone(),
+        problem: source.to_string(),
+    })?;
+    old.check_evolution(schema)
+        .map_err(|change| PipelineError::SchemaChange {
+            pipeline: pipeline.to_string(),
+            table: table.to_string(),
+            change,
+        })
+}
+
+/// The one rule for replacing a plugin in a running pipeline: it may route
+/// only into tables the pipeline already writes (`tables`, with their
+/// current schemas), and each of those may only gain columns
+/// ([`Schema::check_evolution`]).
+pub fn check_replacement(
+    pipeline: &str,
+    tables: &HashMap<Arc<str>, Schema>,
+    plugin: &Plugin,
+) -> Result<(), PipelineError> {
+    for t in plugin.tables() {
+        let Some(current) = tables.get(&t.name) else {
+            let mut known: Vec<&str> = tables.keys().map(|k| &**k).collect();
+            known.sort();
+            return Err(PipelineError::Tables {
+                pipeline: pipeline.to_string(),
+                message: format!(
+                    "plugin `{}` routes into table `{}`, which this pipeline does not write (it writes {}); a running pipeline keeps its tables: restart it to add one",
+                    plugin.name(),
+                    t.name,
+                    known.join(", ")
+                ),
+            });
         };
-        let old = Schema::parse(&recorded).map_err(|source| PipelineError::RecordedSchema {
-            pipeline: pipeline.name.to_string(),
-            table: name.to_string(),
-            recorded: recorded.clone(),
-            problem: source.to_string(),
-        })?;
-        old.check_evolution(&sink.schema)
+        current
+            .check_evolution(&t.schema)
             .map_err(|change| PipelineError::SchemaChange {
-                pipeline: pipeline.name.to_string(),
-                table: name.to_string(),
+                pipeline: pipeline.to_string(),
+                table: t.name.to_string(),
                 change,
             })?;
     }
@@ -171,17 +231,12 @@ fn build_one(
         message,
     };
     let mut plugins = Vec::with_capacity(pc.plugins.len());
-    let mut sources = Vec::with_capacity(pc.plugins.len());
     for name in &pc.plugins {
         let path = config.plugin_path(name);
         let plugin = Plugin::load_file(engine, &path).map_err(|source| PipelineError::Plugin {
             pipeline: pc.name.clone(),
             source,
         })?;
-        sources.push(PluginSource {
-            path,
-            hash: plugin.content_hash().to_string(),
-        });
         plugins.push(plugin);
     }
 
@@ -230,12 +285,12 @@ fn build_one(
             },
         );
     }
+    let name: Arc<str> = Arc::from(pc.name.as_str());
     Ok(Pipeline {
         index,
-        name: Arc::from(pc.name.as_str()),
-        engine: engine.clone(),
+        hooks: Arc::new(PipelineHooks::new(name.clone(), plugins.clone())),
+        name,
         chain: PluginChain::new(plugins),
-        sources,
         default_table,
         tables,
         dead_letters: TableDir::dead_letters(&pc.name)?,

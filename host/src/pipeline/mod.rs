@@ -11,21 +11,27 @@
 //! Exactly once: the lake writer learns how far each table got from the
 //! lake itself and drops replayed rows; files cover one partition's offsets
 //! and land in offset order. A pipeline whose plugin looks broken stops
-//! taking batches (the source then pauses its partitions) until the plugin
-//! file changes.
+//! taking batches (the source then pauses its partitions) until hot loading
+//! ([`crate::hot`]) swaps in another version; swaps happen between batches.
 //!
 //! - `build.rs`: from config to a ready [`Pipeline`] (plugins, tables);
 //! - `process.rs`: one batch through chain, tables and writer;
 //! - `worker.rs`: the thread that runs a pipeline off its channel;
+//! - `hooks.rs`: what a running pipeline shares with hot loading;
 //! - `durable.rs`: which offsets are safe to commit;
 //! - `service.rs`: a process's pipelines and their source, started and stopped.
 
 mod build;
 mod durable;
+mod hooks;
 mod process;
 mod service;
 mod worker;
 
-pub use build::{Pipeline, PipelineError, build_pipelines, check_lake_schemas};
+pub use build::{
+    Pipeline, PipelineError, build_pipelines, check_lake_schema, check_lake_schemas,
+    check_replacement,
+};
+pub use hooks::PipelineHooks;
 pub use service::{FedPipelines, RunningPipelines, start_fed_pipelines, start_pipelines};
 pub use worker::spawn;

@@ -13,6 +13,7 @@ use crossbeam_channel::{Select, Sender, bounded};
 use tokio::runtime::Handle;
 
 use crate::config::Config;
+use crate::hot::PluginRegistry;
 use crate::lake::{Lake, LakeWriter, Retry, RollPolicy};
 use crate::plugin::{PluginEngine, SandboxLimits};
 use crate::source::{Delivery, DurableOffsets, KafkaSource, SourceBatch, consumer_config, inbox};
@@ -22,6 +23,7 @@ use super::worker::spawn;
 
 /// Pipelines and their source, running.
 pub struct RunningPipelines {
+    plugins: PluginRegistry,
     stop: Arc<AtomicBool>,
     source: Option<JoinHandle<anyhow::Result<()>>>,
     workers: Vec<(String, WorkerThread)>,
@@ -46,6 +48,7 @@ pub async fn start_pipelines(config: &Config, runtime: Handle) -> anyhow::Result
         .spawn(move || source.run(&stop_source).map_err(anyhow::Error::from))
         .context("spawning the source thread")?;
     Ok(RunningPipelines {
+        plugins: workers.plugins,
         stop,
         source: Some(source),
         workers: workers.threads,
@@ -54,6 +57,7 @@ pub async fn start_pipelines(config: &Config, runtime: Handle) -> anyhow::Result
 
 /// Every pipeline of `config` on its thread, waiting for deliveries.
 struct Workers {
+    plugins: PluginRegistry,
     outboxes: Vec<Sender<Delivery>>,
     threads: Vec<(String, WorkerThread)>,
     durable: DurableOffsets,
@@ -94,6 +98,21 @@ async fn start_workers(config: &Config, runtime: Handle) -> anyhow::Result<Worke
         tracing::info!(pipeline = %p.name(), plugins = ?plugins, tables = ?tables, lake = %lake.url(), "Pipeline ready.");
     }
 
+    let paths: Vec<Vec<_>> = config
+        .pipelines
+        .iter()
+        .map(|pc| pc.plugins.iter().map(|p| config.plugin_path(p)).collect())
+        .collect();
+    let plugins = PluginRegistry::new(
+        engine,
+        config.plugin_dir.clone(),
+        lake.clone(),
+        runtime.clone(),
+        &pipelines,
+        &paths,
+    );
+    plugins.watch()?;
+
     let durable = DurableOffsets::default();
     let mut outboxes = Vec::new();
     let mut threads = Vec::new();
@@ -104,6 +123,7 @@ async fn start_workers(config: &Config, runtime: Handle) -> anyhow::Result<Worke
         threads.push((name, spawn(p, rx, durable.clone(), runtime.clone())));
     }
     Ok(Workers {
+        plugins,
         outboxes,
         threads,
         durable,
@@ -111,6 +131,11 @@ async fn start_workers(config: &Config, runtime: Handle) -> anyhow::Result<Worke
 }
 
 impl RunningPipelines {
+    /// The plugins these pipelines run, for hot loading.
+    pub fn plugins(&self) -> &PluginRegistry {
+        &self.plugins
+    }
+
     /// True while the source and every pipeline are running.
     pub fn is_running(&self) -> bool {
         self.source.as_ref().is_some_and(|s| !s.is_finished())
@@ -139,6 +164,7 @@ impl RunningPipelines {
 /// handed over from memory. For benchmarks that measure the engine without
 /// a broker.
 pub struct FedPipelines {
+    plugins: PluginRegistry,
     outboxes: Vec<Sender<Delivery>>,
     workers: Vec<(String, WorkerThread)>,
 }
@@ -148,12 +174,18 @@ pub struct FedPipelines {
 pub async fn start_fed_pipelines(config: &Config, runtime: Handle) -> anyhow::Result<FedPipelines> {
     let workers = start_workers(config, runtime).await?;
     Ok(FedPipelines {
+        plugins: workers.plugins,
         outboxes: workers.outboxes,
         workers: workers.threads,
     })
 }
 
 impl FedPipelines {
+    /// The plugins these pipelines run, for hot loading.
+    pub fn plugins(&self) -> &PluginRegistry {
+        &self.plugins
+    }
+
     /// Hands `batch` to every pipeline, as the Kafka source does; blocks
     /// while a pipeline's channel is full.
     pub fn deliver(&self, batch: &Arc<SourceBatch>) -> anyhow::Result<()> {

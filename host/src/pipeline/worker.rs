@@ -12,7 +12,6 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use tokio::runtime::Handle;
 
 use crate::lake::Durable;
-use crate::plugin::{Plugin, content_hash};
 use crate::source::{Delivery, DurableOffsets, PartitionKey, SourceBatch};
 
 use super::build::{Pipeline, PipelineError};
@@ -20,7 +19,7 @@ use super::build::{Pipeline, PipelineError};
 /// How long an idle pipeline waits before checking for files to flush.
 const IDLE_TICK: Duration = Duration::from_millis(500);
 /// How often a paused pipeline looks for a new version of its failing plugin.
-const PLUGIN_RECHECK: Duration = Duration::from_secs(2);
+const PLUGIN_RECHECK: Duration = Duration::from_millis(100);
 /// Longest wait between retries of a failing lake write.
 const MAX_LAKE_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -60,6 +59,7 @@ pub fn spawn(
                 pipeline,
                 durable,
                 runtime,
+                applied: 0,
             }
             .run(inbox)
         })
@@ -70,6 +70,8 @@ struct Worker {
     pipeline: Pipeline,
     durable: DurableOffsets,
     runtime: Handle,
+    /// The generation of the wanted chain this worker runs.
+    applied: u64,
 }
 
 impl Worker {
@@ -93,6 +95,7 @@ impl Worker {
                     return Ok(());
                 }
                 Err(RecvTimeoutError::Timeout) => {
+                    self.apply_swaps();
                     let now = Instant::now();
                     lake_retrying!(
                         self,
@@ -115,16 +118,20 @@ impl Worker {
     fn process(&mut self, batch: &Arc<SourceBatch>) -> Result<(), PipelineError> {
         let mut backoff = Duration::from_millis(200);
         loop {
+            self.apply_swaps();
             let result = self.runtime.block_on(self.pipeline.process(batch));
             match result {
                 Ok(durable) => {
                     log_durable(&self.pipeline.name, &durable);
+                    let hooks = &self.pipeline.hooks;
+                    hooks.saw(batch);
+                    hooks.publish_stats(self.pipeline.chain.stats());
                     return Ok(());
                 }
                 Err(PipelineError::PluginFailing(e)) => {
                     metrics::gauge!("sluice_pipeline_paused", "pipeline" => self.pipeline.name.to_string()).set(1.0);
                     tracing::error!(pipeline = %self.pipeline.name, error = %e, "Pipeline paused: waiting for a new version of the plugin.");
-                    while !self.reload_changed_plugins() {
+                    while !self.apply_swaps() {
                         thread::sleep(PLUGIN_RECHECK);
                     }
                     metrics::gauge!("sluice_pipeline_paused", "pipeline" => self.pipeline.name.to_string()).set(0.0);
@@ -139,34 +146,34 @@ impl Worker {
         }
     }
 
-    /// Reloads every plugin whose file changed; true if any did and loaded.
-    fn reload_changed_plugins(&mut self) -> bool {
+    /// Swaps in the plugin versions hot loading chose, if they changed since
+    /// the last batch (they were validated before they were offered); true
+    /// if any did.
+    fn apply_swaps(&mut self) -> bool {
+        let generation = self.pipeline.hooks.generation();
+        if generation == self.applied {
+            return false;
+        }
+        self.applied = generation;
+        let wanted = self.pipeline.hooks.wanted();
+        let running: Vec<_> = self.pipeline.chain.plugins().cloned().collect();
         let mut changed = false;
-        for i in 0..self.pipeline.sources.len() {
-            let path = self.pipeline.sources[i].path.clone();
-            let Ok(bytes) = std::fs::read(&path) else {
-                continue;
-            };
-            let hash = content_hash(&bytes);
-            if hash == self.pipeline.sources[i].hash {
+        for (i, (plugin, old)) in wanted.into_iter().zip(running).enumerate() {
+            if plugin.content_hash() == old.content_hash() {
                 continue;
             }
-            // Whatever happens, this version of the file has been seen.
-            self.pipeline.sources[i].hash = hash;
-            let origin = path.display().to_string();
-            match Plugin::load(&self.pipeline.engine, &bytes, &origin) {
-                Ok(plugin) if !self.pipeline.declares_same_tables(&plugin) => {
-                    tracing::error!(pipeline = %self.pipeline.name, plugin = %plugin.name(), "The new plugin declares other tables or schemas; restart the pipeline to change a table. Still paused.");
-                }
-                Ok(plugin) => {
-                    tracing::info!(pipeline = %self.pipeline.name, plugin = %plugin.name(), version = %plugin.version(), "Plugin reloaded; resuming.");
-                    self.pipeline.chain.replace(i, plugin);
-                    changed = true;
-                }
-                Err(e) => {
-                    tracing::error!(pipeline = %self.pipeline.name, error = %e, "The new plugin file does not load; still paused.");
-                }
+            if let Err(e) = self.pipeline.adopt_tables(&plugin) {
+                tracing::error!(pipeline = %self.pipeline.name, plugin = %plugin.name(), error = %e, "Cannot take on the new plugin's tables; keeping the running version.");
+                continue;
             }
+            tracing::info!(pipeline = %self.pipeline.name, plugin = %plugin.name(), version = %plugin.version(), hash = %plugin.content_hash(), was = %format!("{} {}", old.version(), old.content_hash()), "Plugin swapped in.");
+            self.pipeline.chain.replace(i, plugin);
+            changed = true;
+        }
+        if changed {
+            self.pipeline
+                .hooks
+                .publish_stats(self.pipeline.chain.stats());
         }
         changed
     }

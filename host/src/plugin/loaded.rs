@@ -223,15 +223,12 @@ impl Plugin {
     }
 }
 
-/// A short, stable fingerprint of a plugin file, to tell builds apart.
+/// A short, stable fingerprint of a plugin file, to tell builds apart: the
+/// first 16 hex digits of its SHA-256.
 pub fn content_hash(bytes: &[u8]) -> String {
-    // FNV-1a: a stable fingerprint to tell builds apart, not a security hash.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An error chain on one line, without wasmtime's multi-line context noise.

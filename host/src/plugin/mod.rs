@@ -15,6 +15,7 @@ mod batch;
 mod bindings;
 mod chain;
 mod clocks;
+mod diff;
 mod engine;
 mod error;
 mod guest_log;
@@ -26,6 +27,7 @@ mod trap;
 
 pub use batch::{EventBatch, EventMeta};
 pub use chain::{ChainOutput, DEAD_LETTER_RAW_BYTES, DeadLetter, PluginChain, Survivor};
+pub use diff::{Change, DiffExample, PluginDiff, diff};
 pub use engine::{PluginEngine, SandboxLimits};
 pub use error::{ChainError, LoadError};
 pub use loaded::{Plugin, PluginTable, content_hash};

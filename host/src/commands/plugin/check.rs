@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -179,9 +179,9 @@ fn batch_slice(batch: &EventBatch, range: std::ops::Range<usize>) -> EventBatch 
 /// reported, not fatal. Events get offsets from their line numbers and the
 /// current time as their timestamp, as if they had just arrived.
 /// The events read, the line number of each, and the skipped lines with why.
-type EventsFile = (EventBatch, Vec<usize>, Vec<(usize, String)>);
+pub(super) type EventsFile = (EventBatch, Vec<usize>, Vec<(usize, String)>);
 
-fn read_events(path: &PathBuf) -> anyhow::Result<EventsFile> {
+pub(super) fn read_events(path: &Path) -> anyhow::Result<EventsFile> {
     let file = std::fs::File::open(path)
         .with_context(|| format!("cannot open events file `{}`", path.display()))?;
     let now_ms = SystemTime::now()

@@ -2,7 +2,9 @@
 
 mod build;
 mod check;
+mod diff;
 mod new;
+mod push;
 
 pub(crate) use build::build_plugins;
 
@@ -16,6 +18,10 @@ pub enum PluginCommand {
     Build(build::BuildArgs),
     /// Load a plugin, print what it describes, and run it over events.
     Check(check::CheckArgs),
+    /// Run two versions of a plugin over the same events and report what changes.
+    Diff(diff::DiffArgs),
+    /// Send a plugin to a running sluice, which validates it and swaps it in.
+    Push(push::PushArgs),
 }
 
 impl PluginCommand {
@@ -24,6 +30,8 @@ impl PluginCommand {
             PluginCommand::New(args) => args.run(),
             PluginCommand::Build(args) => args.run(),
             PluginCommand::Check(args) => args.run(),
+            PluginCommand::Diff(args) => args.run(),
+            PluginCommand::Push(args) => args.run(),
         }
     }
 }

@@ -7,7 +7,10 @@
 //!    (`memory.rs`);
 //! 2. `broker`: the embedded broker's ceiling, a bare consumer draining the
 //!    topic (`broker.rs`);
-//! 3. `e2e`: broker → pipeline service → tables in the lake (`e2e.rs`).
+//! 3. `e2e`: broker → pipeline service → tables in the lake (`e2e.rs`);
+//! 4. `hot` (only with `--only hot`): part 1's feed for two windows while a
+//!    new build of `game_events` lands in the watched plugin folder
+//!    (`hot.rs`).
 //!
 //! Every run checks the rows in the lake (read from the Parquet footers)
 //! against the events made, so a figure never comes from lost work.
@@ -15,6 +18,7 @@
 
 mod broker;
 mod e2e;
+mod hot;
 mod measure;
 mod memory;
 
@@ -46,6 +50,8 @@ pub enum Part {
     Broker,
     /// 3: embedded broker → pipeline service → lake.
     E2e,
+    /// 4: part 1's feed while a new plugin build is hot-loaded.
+    Hot,
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +81,10 @@ pub struct PipelineArgs {
     /// each run; default: the system's temporary folder).
     #[arg(long, env = "SLUICE_BENCH_DIR")]
     work_dir: Option<PathBuf>,
+    /// Part 4: the length of each measured window (before the swap, and
+    /// around it).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    window: Duration,
 }
 
 /// What every part shares: the default config with the bench's plugins and
@@ -140,6 +150,13 @@ impl PipelineArgs {
             work_root().display(),
             std::thread::available_parallelism().map_or(0, usize::from)
         );
+        if parts.contains(&Part::Hot) {
+            self.hot(&setup)?;
+        }
+        let parts: Vec<Part> = parts.into_iter().filter(|p| *p != Part::Hot).collect();
+        if parts.is_empty() {
+            return Ok(());
+        }
         for &events in &self.events {
             println!();
             println!("== {} events ==", show_count(events));
@@ -150,6 +167,47 @@ impl PipelineArgs {
                 self.broker_and_e2e(&setup, events, &parts)?;
             }
         }
+        Ok(())
+    }
+
+    fn hot(&self, setup: &Setup) -> anyhow::Result<()> {
+        println!();
+        println!(
+            "4. hot loading: pipelines fed from memory; a new game_events build lands in the plugin folder mid-window ({} s windows)",
+            self.window.as_secs_f64()
+        );
+        let mut runs = Vec::with_capacity(self.runs);
+        for run in 0..self.runs {
+            let r = hot::run(setup, self.seed + run as u64, self.window)?;
+            println!(
+                "   run {}: accepted {:.0} ms, live {:.0} ms after the file landed; {} events/s before, {} around the swap ({:+.1}%); {} events, lake exact",
+                run + 1,
+                r.accepted.as_secs_f64() * 1e3,
+                r.live.as_secs_f64() * 1e3,
+                thousands(r.before),
+                thousands(r.around),
+                (r.around / r.before - 1.0) * 100.0,
+                thousands(r.events as f64)
+            );
+            runs.push(r);
+        }
+        let live = Spread::of(runs.iter().map(|r| r.live.as_secs_f64() * 1e3));
+        let accepted = Spread::of(runs.iter().map(|r| r.accepted.as_secs_f64() * 1e3));
+        let dip = Spread::of(runs.iter().map(|r| (1.0 - r.around / r.before) * 100.0));
+        println!(
+            "   file landed → accepted: {:.0} ms median ({:.0}–{:.0})",
+            accepted.median, accepted.min, accepted.max
+        );
+        println!(
+            "   file landed → first batch on the new version: {:.0} ms median ({:.0}–{:.0})",
+            live.median, live.min, live.max
+        );
+        println!(
+            "   throughput dip, window around the swap vs the window before: {:.1}% median ({:.1}–{:.1})",
+            dip.median, dip.min, dip.max
+        );
+        verdict("target: live within 1 s", live.median < 1000.0);
+        verdict("target: dip under 10%", dip.median < 10.0);
         Ok(())
     }
 

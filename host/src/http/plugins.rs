@@ -1,0 +1,122 @@
+//! `/plugins`: hot loading over HTTP. `GET /plugins` lists every plugin
+//! (version, hash, pipelines, counters, last refusal, last dry run);
+//! `PUT /plugins/<name>` takes a `.wasm` body as the next version,
+//! `POST /plugins/<name>/rollback` goes back one version and
+//! `DELETE /plugins/<name>` removes an unused plugin. Changes need the admin
+//! token (401). A refused version is a 422 with the reason; the running
+//! version stays.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde_json::json;
+
+use super::AdminToken;
+use crate::hot::{HotError, PluginRegistry};
+
+/// Largest plugin upload.
+const MAX_PLUGIN_BYTES: usize = 64 << 20;
+
+/// What the `/plugins` routes need.
+#[derive(Debug, Clone)]
+pub struct PluginAdmin {
+    pub registry: PluginRegistry,
+    pub token: AdminToken,
+}
+
+pub fn router(admin: PluginAdmin) -> Router {
+    Router::new()
+        .route("/plugins", get(list))
+        .route("/plugins/{name}", put(upload).delete(remove))
+        .route("/plugins/{name}/rollback", post(rollback))
+        .layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES))
+        .with_state(admin)
+}
+
+async fn list(State(admin): State<PluginAdmin>) -> Response {
+    axum::Json(admin.registry.list()).into_response()
+}
+
+async fn upload(
+    State(admin): State<PluginAdmin>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !admin.token.allows(&headers) {
+        return unauthorized();
+    }
+    let registry = admin.registry.clone();
+    let done = tokio::task::spawn_blocking(move || registry.upload(&name, body.to_vec())).await;
+    match done {
+        Ok(Ok(accepted)) => axum::Json(accepted).into_response(),
+        Ok(Err(e)) => error(e),
+        Err(e) => internal(&e.to_string()),
+    }
+}
+
+async fn rollback(
+    State(admin): State<PluginAdmin>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !admin.token.allows(&headers) {
+        return unauthorized();
+    }
+    let registry = admin.registry.clone();
+    match tokio::task::spawn_blocking(move || registry.rollback(&name)).await {
+        Ok(Ok(accepted)) => axum::Json(accepted).into_response(),
+        Ok(Err(e)) => error(e),
+        Err(e) => internal(&e.to_string()),
+    }
+}
+
+async fn remove(
+    State(admin): State<PluginAdmin>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !admin.token.allows(&headers) {
+        return unauthorized();
+    }
+    let registry = admin.registry.clone();
+    match tokio::task::spawn_blocking(move || registry.remove(&name)).await {
+        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Err(e)) => error(e),
+        Err(e) => internal(&e.to_string()),
+    }
+}
+
+fn error(e: HotError) -> Response {
+    let status = match &e {
+        HotError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        HotError::Unknown { .. } => StatusCode::NOT_FOUND,
+        HotError::InUse { .. } | HotError::NoEarlierVersion(_) => StatusCode::CONFLICT,
+        HotError::BadName(_) => StatusCode::BAD_REQUEST,
+        HotError::Io { .. } => return internal(&e.to_string()),
+    };
+    (status, axum::Json(json!({ "error": e.to_string() }))).into_response()
+}
+
+fn internal(e: &str) -> Response {
+    tracing::error!(error = e, "Plugin request failed.");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(json!({ "error": "internal error; the server log says why" })),
+    )
+        .into_response()
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        axum::Json(json!({
+            "error": "this needs the admin token: send `Authorization: Bearer <token>` (SLUICE_ADMIN_TOKEN, or ./data/admin-token)"
+        })),
+    )
+        .into_response()
+}
