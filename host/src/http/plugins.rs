@@ -46,16 +46,12 @@ async fn upload(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !admin.token.allows(&headers) {
-        return unauthorized();
-    }
-    let registry = admin.registry.clone();
-    let done = tokio::task::spawn_blocking(move || registry.upload(&name, body.to_vec())).await;
-    match done {
-        Ok(Ok(accepted)) => axum::Json(accepted).into_response(),
-        Ok(Err(e)) => error(e),
-        Err(e) => internal(&e.to_string()),
-    }
+    change(&admin, &headers, move |registry| {
+        registry
+            .upload(&name, body.to_vec())
+            .map(|accepted| axum::Json(accepted).into_response())
+    })
+    .await
 }
 
 async fn rollback(
@@ -63,15 +59,12 @@ async fn rollback(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if !admin.token.allows(&headers) {
-        return unauthorized();
-    }
-    let registry = admin.registry.clone();
-    match tokio::task::spawn_blocking(move || registry.rollback(&name)).await {
-        Ok(Ok(accepted)) => axum::Json(accepted).into_response(),
-        Ok(Err(e)) => error(e),
-        Err(e) => internal(&e.to_string()),
-    }
+    change(&admin, &headers, move |registry| {
+        registry
+            .rollback(&name)
+            .map(|accepted| axum::Json(accepted).into_response())
+    })
+    .await
 }
 
 async fn remove(
@@ -79,12 +72,27 @@ async fn remove(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if !admin.token.allows(&headers) {
+    change(&admin, &headers, move |registry| {
+        registry
+            .remove(&name)
+            .map(|()| StatusCode::NO_CONTENT.into_response())
+    })
+    .await
+}
+
+/// A change to the registry: only with the admin token, and off the async
+/// threads (it compiles and dry-runs plugins).
+async fn change(
+    admin: &PluginAdmin,
+    headers: &HeaderMap,
+    work: impl FnOnce(PluginRegistry) -> Result<Response, HotError> + Send + 'static,
+) -> Response {
+    if !admin.token.allows(headers) {
         return unauthorized();
     }
     let registry = admin.registry.clone();
-    match tokio::task::spawn_blocking(move || registry.remove(&name)).await {
-        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
+    match tokio::task::spawn_blocking(move || work(registry)).await {
+        Ok(Ok(response)) => response,
         Ok(Err(e)) => error(e),
         Err(e) => internal(&e.to_string()),
     }
