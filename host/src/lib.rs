@@ -11,6 +11,8 @@
 //! - [`lake`]: Parquet files on local disk or HDFS;
 //! - [`api`]: the game API (reference routes, `POST /events`, live tail);
 //! - [`http`]: the HTTP port (`/metrics` and the game API);
+//! - [`query`]: SQL over the lake (DataFusion);
+//! - [`report`]: the analytics report, HTML with SVG charts;
 //! - [`config`]: the configuration file and its defaults;
 //! - [`commands`]: the `sluice` command line.
 
@@ -24,6 +26,7 @@ pub mod lake;
 pub mod pipeline;
 pub mod plugin;
 pub mod query;
+pub mod report;
 pub mod schema;
 pub mod source;
 pub mod table;

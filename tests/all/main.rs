@@ -11,5 +11,6 @@ mod lake;
 mod pipeline;
 mod plugins;
 mod query;
+mod report;
 mod sandbox;
 mod support;

@@ -10,6 +10,7 @@ mod load;
 mod pipeline;
 mod plugin;
 mod query;
+mod report;
 mod serve;
 mod sql;
 mod tail;
@@ -47,6 +48,8 @@ enum Command {
     Sql(sql::SqlCommand),
     /// Print Hive DDL for every table, for Trino, Spark or Hive.
     Ddl(ddl::DdlCommand),
+    /// Write the lake's analytics report: one HTML page with SVG charts.
+    Report(report::ReportCommand),
     /// Write, build and check event plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -87,6 +90,7 @@ pub fn main() -> ExitCode {
         Command::Query(cmd) => cmd.run(),
         Command::Sql(cmd) => cmd.run(),
         Command::Ddl(cmd) => cmd.run(),
+        Command::Report(cmd) => cmd.run(),
         Command::Plugin(cmd) => cmd.run(),
         Command::Bench(cmd) => cmd.run(),
     };
