@@ -125,7 +125,16 @@ fn ensure_example_plugins(config: &Config) -> anyhow::Result<()> {
     );
     std::fs::create_dir_all(&config.plugin_dir)
         .with_context(|| format!("cannot create `{}`", config.plugin_dir.display()))?;
+    // The workspace also builds the test plugins (`hostile`, ...): only the
+    // examples belong in a user's plugin folder.
+    let examples = checkout.join("examples");
     for wasm in super::plugin::build_plugins(checkout)? {
+        let is_example = wasm
+            .file_stem()
+            .is_some_and(|name| examples.join(name).is_dir());
+        if !is_example {
+            continue;
+        }
         let dest = config
             .plugin_dir
             .join(wasm.file_name().expect("a built file has a name"));
