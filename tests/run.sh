@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 
 # Debian packages, installed only when missing: redis-server and ab for the
 # game API's tests (wrk for its benchmark), docker-compose to check
-# docker-compose.yml without a Docker engine.
+# docker-compose.yml without a Docker engine, chromium and its driver for the
+# web console's browser test.
 missing=()
-for need in redis-server:redis-server ab:apache2-utils wrk:wrk docker-compose:docker-compose; do
+for need in redis-server:redis-server ab:apache2-utils wrk:wrk docker-compose:docker-compose \
+    chromium:chromium chromedriver:chromium-driver; do
     command -v "${need%%:*}" >/dev/null || missing+=("${need#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -32,9 +34,9 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
 fi
 
 # Outside readers and clients the tests use: pyarrow and DuckDB read the lake
-# back as users' tools do.
-if ! python3 -c "import pyarrow, duckdb, confluent_kafka" 2>/dev/null; then
-    python3 -m pip install --quiet pyarrow duckdb confluent-kafka
+# back as users' tools do; selenium drives the web console in chromium.
+if ! python3 -c "import pyarrow, duckdb, confluent_kafka, selenium" 2>/dev/null; then
+    python3 -m pip install --quiet pyarrow duckdb confluent-kafka selenium
 fi
 
 # Plugin functions are plain Rust: their unit tests run natively.

@@ -12,15 +12,15 @@ use reqwest::blocking::{Client, Response};
 use crate::kafka::{default_pipelines, write_config};
 use crate::support::*;
 
-struct Serve {
+pub(crate) struct Serve {
     _process: Sluice,
-    port: u16,
-    token: String,
-    client: Client,
+    pub(crate) port: u16,
+    pub(crate) token: String,
+    pub(crate) client: Client,
 }
 
 impl Serve {
-    fn start(dir: &Path) -> Serve {
+    pub(crate) fn start(dir: &Path) -> Serve {
         let config = write_config(dir, "sluice.toml", 1000, &default_pipelines());
         let (port, broker_port) = (free_port(), free_port());
         let process = Sluice::start(
@@ -56,7 +56,7 @@ impl Serve {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
@@ -110,7 +110,7 @@ impl Serve {
     }
 
     /// The one number a `count(*)` answers, or 0 before its table exists.
-    fn count(&self, sql: &str) -> i64 {
+    pub(crate) fn count(&self, sql: &str) -> i64 {
         let response = self.post_query(sql, "json");
         if response.status() != 200 {
             return 0;
@@ -138,7 +138,7 @@ impl Serve {
 
 /// By hand: user1 buys 6 swords and 2 shields, user2 buys 3 swords; user1
 /// joins a guild 5 times and user2 twice (the reference's `join_guild`).
-fn play(serve: &Serve) {
+pub(crate) fn play(serve: &Serve) {
     let user1 = serve.signup("user1");
     let user2 = serve.signup("user2");
     for _ in 0..6 {

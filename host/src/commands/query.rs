@@ -83,6 +83,10 @@ impl QueryCommand {
                 "http      http://{}/ (POST /query, GET /tables, /metrics)",
                 listener.local_addr()?
             );
+            println!(
+                "console   {} (asks for the admin token)",
+                crate::http::console::url(listener.local_addr()?, None)
+            );
             serve(
                 listener,
                 router(AppState::new().with_query(engine, token)),

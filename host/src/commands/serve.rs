@@ -24,7 +24,7 @@ pub struct ServeCommand {
     config: ConfigArgs,
     #[command(flatten)]
     broker: BrokerArgs,
-    /// The HTTP port: game API, /events, /query, /metrics.
+    /// The HTTP port: game API, /events, /query, /metrics, /console.
     #[arg(long, env = "SLUICE_LISTEN", default_value = "127.0.0.1:5000")]
     listen: SocketAddr,
     #[command(flatten)]
@@ -82,6 +82,10 @@ impl ServeCommand {
             println!(
                 "http      http://{}/ (game API, POST /query, /plugins, /metrics)",
                 listener.local_addr()?
+            );
+            println!(
+                "console   {}",
+                crate::http::console::url(listener.local_addr()?, Some(&token))
             );
             serve_until_stopped(
                 listener,

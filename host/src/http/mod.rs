@@ -1,11 +1,13 @@
 //! HTTP: the one axum router behind sluice's port (5000 by default), and the
 //! server that runs it. Each part of sluice adds its routes here: `/metrics`,
-//! the game API's routes and the SQL endpoint's when the process runs them.
+//! the game API's routes and the SQL endpoint's when the process runs them,
+//! and the web console (`/console`) beside the SQL endpoint.
 //!
 //! In: requests on a listener. Out: responses; the server stops when its
 //! shutdown future completes, so tests bind port 0 and stop cleanly.
 
 mod admin;
+pub mod console;
 mod metrics;
 mod plugins;
 
@@ -77,7 +79,9 @@ pub fn router(state: AppState) -> Router {
         router = router.merge(crate::api::router(api));
     }
     if let Some((engine, admin)) = query {
-        router = router.merge(crate::query::router(engine, admin));
+        router = router
+            .merge(crate::query::router(engine, admin))
+            .merge(console::router());
     }
     router
 }
