@@ -15,3 +15,4 @@ mod query;
 mod report;
 mod sandbox;
 mod support;
+mod tour;
