@@ -159,7 +159,7 @@ fn the_console_shows_tables_plugins_query_results_and_the_live_tail_in_chromium(
     assert_eq!(seen["tail_saw_event"], true, "{seen}");
     let first = seen["tail_first"].as_str().unwrap();
     assert!(
-        first.contains("purchase_potion") && first.contains("tail-check.example.com"),
+        first.contains("default") && first.contains("tail-check.example.com"),
         "{first}"
     );
     assert_eq!(seen["pause_button"], "Resume");

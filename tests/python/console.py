@@ -110,7 +110,7 @@ def run(driver, sql: str, submit: str):
 
 def send_tail_event(base: str) -> None:
     request = urllib.request.Request(
-        f"{base}/purchase_a_potion", headers={"Host": TAIL_HOST}
+        f"{base}/", headers={"Host": TAIL_HOST}
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200, response.status
