@@ -87,6 +87,21 @@ fn points(series: &[Series]) -> usize {
         .count()
 }
 
+/// The series' names and colours, inside the plot at `position`.
+fn legend<X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
+) -> anyhow::Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .label_font((FONT, 16))
+        .draw()
+        .map_err(failed)
+}
+
 /// One slot per label. Plotters' integer ranges include their end, so
 /// `0..n` would add an empty slot.
 fn slots(n: usize) -> SegmentedCoord<RangedCoordusize> {
@@ -156,14 +171,7 @@ pub fn bars(labels: &[String], series: &[Series], value_name: &str) -> anyhow::R
             }
         }
         if series.len() > 1 {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.3))
-                .label_font((FONT, 16))
-                .draw()
-                .map_err(failed)?;
+            legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         }
         root.present().map_err(failed)?;
     }
@@ -230,14 +238,7 @@ pub fn columns(labels: &[String], series: &[Series], value_name: &str) -> anyhow
             }
         }
         if series.len() > 1 {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.3))
-                .label_font((FONT, 16))
-                .draw()
-                .map_err(failed)?;
+            legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         }
         root.present().map_err(failed)?;
     }
