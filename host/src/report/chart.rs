@@ -88,8 +88,8 @@ fn points(series: &[Series]) -> usize {
 }
 
 /// The series' names and colours, inside the plot at `position`.
-fn legend<X: Ranged, Y: Ranged>(
-    chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<X, Y>>,
+fn legend<'a, 'b: 'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<X, Y>>,
     position: SeriesLabelPosition,
 ) -> anyhow::Result<()> {
     chart
