@@ -212,6 +212,17 @@ fn an_empty_lake_gets_a_report_that_says_why_each_chart_is_missing() {
     assert!(html.contains("The lake has no tables yet"));
     assert_eq!(sections(&html).len(), 6);
 
+    // A lake that is not there is an error that names it, and reading
+    // never creates it.
+    let missing = dir.path().join("no-lake");
+    let (ok, _, stderr) = sluice(&["report", "--lake", missing.to_str().unwrap()], dir.path());
+    assert!(!ok);
+    assert!(
+        stderr.contains("no-lake") && stderr.contains("cannot be read"),
+        "{stderr}"
+    );
+    assert!(!missing.exists(), "a report created the lake directory");
+
     // A lake that cannot be opened is an error that names it.
     let file = dir.path().join("a-file");
     std::fs::write(&file, "not a lake").unwrap();

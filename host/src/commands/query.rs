@@ -43,12 +43,12 @@ impl QueryArgs {
         }
     }
 
-    /// Opens the config's lake (waiting for an unreachable HDFS) and the
-    /// engine over it.
+    /// Opens the config's lake to read it (waiting for an unreachable
+    /// HDFS) and the engine over it.
     pub async fn open(&self, config: &Config) -> anyhow::Result<QueryEngine> {
         let url = config.lake.url.clone();
         let lake = Retry::default()
-            .run("open the lake", || Lake::open(&url))
+            .run("open the lake", || Lake::open_to_read(&url))
             .await?;
         QueryEngine::new(lake, config.views.clone(), self.limits(config))
     }

@@ -17,6 +17,14 @@ pub enum LakeError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "lake directory `{path}` cannot be read: {source}; check the path (`--lake`, `[lake] url`) and its permissions"
+    )]
+    NotReadable {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot reach HDFS at `{url}`: {source}")]
     Connect {
         url: String,
@@ -68,7 +76,9 @@ impl Transient for LakeError {
             LakeError::Connect { source, .. } | LakeError::Storage { source, .. } => {
                 is_transient_store_error(source)
             }
-            LakeError::NotWritable { source, .. } => is_transient_io_error(source),
+            LakeError::NotWritable { source, .. } | LakeError::NotReadable { source, .. } => {
+                is_transient_io_error(source)
+            }
             LakeError::InvalidUrl { .. }
             | LakeError::InvalidName { .. }
             | LakeError::InvalidRows { .. }

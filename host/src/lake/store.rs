@@ -58,6 +58,16 @@ pub type Progress = HashMap<(String, i32), i64>;
 /// list); the writer records it, schema checks read it back.
 pub const SCHEMA_KEY: &str = "sluice.schema";
 
+/// What a process will do with the lake.
+#[derive(Debug, Clone, Copy)]
+enum Access {
+    /// Write files (pipelines): the lake is created if missing and proved
+    /// writable.
+    Write,
+    /// Read them (queries, reports): nothing is created or written.
+    Read,
+}
+
 /// Name of the file [`Lake::open`] writes and deletes to prove the lake
 /// is writable; hidden, so no reader ever sees it.
 const PROBE: &str = ".sluice-write-probe";
@@ -74,6 +84,18 @@ impl Lake {
     /// first flush. An unreachable HDFS gives a transient error: wrap the
     /// call in [`Retry::run`] to wait for it.
     pub async fn open(url: &str) -> Result<Lake, LakeError> {
+        Lake::open_as(url, Access::Write).await
+    }
+
+    /// Opens the lake at `url` to read it only (queries, reports, DDL): it
+    /// must exist and be readable, and nothing is created or written, so a
+    /// read-only account or mount will do. An unreachable HDFS gives a
+    /// transient error, as [`Lake::open`]'s does.
+    pub async fn open_to_read(url: &str) -> Result<Lake, LakeError> {
+        Lake::open_as(url, Access::Read).await
+    }
+
+    async fn open_as(url: &str, access: Access) -> Result<Lake, LakeError> {
         let invalid = |reason: &str| LakeError::InvalidUrl {
             url: url.to_string(),
             reason: reason.to_string(),
@@ -113,15 +135,30 @@ impl Lake {
                 None if url.is_empty() => return Err(invalid("it is empty")),
                 None => std::path::PathBuf::from(url),
             };
-            let not_writable = |source| LakeError::NotWritable {
-                path: dir.display().to_string(),
-                source,
+            let dir = match access {
+                Access::Write => {
+                    let not_writable = |source| LakeError::NotWritable {
+                        path: dir.display().to_string(),
+                        source,
+                    };
+                    std::fs::create_dir_all(&dir).map_err(not_writable)?;
+                    let dir = std::fs::canonicalize(&dir).map_err(not_writable)?;
+                    let probe = dir.join(probe_name());
+                    std::fs::write(&probe, b"").map_err(not_writable)?;
+                    std::fs::remove_file(&probe).map_err(not_writable)?;
+                    dir
+                }
+                Access::Read => {
+                    let not_readable = |source| LakeError::NotReadable {
+                        path: dir.display().to_string(),
+                        source,
+                    };
+                    let dir = std::fs::canonicalize(&dir).map_err(not_readable)?;
+                    // Listing proves it is a directory this process may read.
+                    std::fs::read_dir(&dir).map_err(not_readable)?;
+                    dir
+                }
             };
-            std::fs::create_dir_all(&dir).map_err(not_writable)?;
-            let dir = std::fs::canonicalize(&dir).map_err(not_writable)?;
-            let probe = dir.join(probe_name());
-            std::fs::write(&probe, b"").map_err(not_writable)?;
-            std::fs::remove_file(&probe).map_err(not_writable)?;
             let root = Path::from_absolute_path(&dir).map_err(|e| invalid(&e.to_string()))?;
             return Ok(Lake {
                 store: Arc::new(LocalFileSystem::new()),
@@ -130,8 +167,23 @@ impl Lake {
                 retry: Retry::default(),
             });
         };
-        lake.prove_writable(url).await?;
+        match access {
+            Access::Write => lake.prove_writable(url).await?,
+            Access::Read => lake.prove_readable(url).await?,
+        }
         Ok(lake)
+    }
+
+    /// Lists the root: reaches the namenode and checks permissions.
+    async fn prove_readable(&self, url: &str) -> Result<(), LakeError> {
+        self.store
+            .list_with_delimiter(Some(&self.root))
+            .await
+            .map_err(|source| LakeError::Connect {
+                url: url.to_string(),
+                source,
+            })?;
+        Ok(())
     }
 
     /// Writes and deletes a hidden file at the root: reaches the namenode

@@ -663,6 +663,49 @@ async fn a_lake_that_cannot_be_written_fails_at_open_naming_the_path() {
 }
 
 #[tokio::test]
+async fn a_lake_opened_to_read_is_never_created_or_written() {
+    let dir = tempfile::tempdir().unwrap();
+    // Missing: an error naming it, and still missing afterwards.
+    let missing = dir.path().join("no-lake");
+    let err = Lake::open_to_read(missing.to_str().unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with(&format!(
+            "lake directory `{}` cannot be read",
+            missing.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.is_transient());
+    assert!(!missing.exists());
+    // A file is not a lake.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let err = Lake::open_to_read(file.to_str().unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot be read"), "{err}");
+    // An existing lake opens without a write probe: its directory is not
+    // touched (a probe written and deleted would change its mtime).
+    let lake_dir = dir.path().join("lake");
+    std::fs::create_dir(&lake_dir).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let before = std::fs::metadata(&lake_dir).unwrap().modified().unwrap();
+    let lake = Lake::open_to_read(lake_dir.to_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(lake.url(), format!("file://{}", lake_dir.display()));
+    let after = std::fs::metadata(&lake_dir).unwrap().modified().unwrap();
+    assert_eq!(before, after);
+    // Lake::open does write its probe there: the check above can fail.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    Lake::open(lake_dir.to_str().unwrap()).await.unwrap();
+    let written = std::fs::metadata(&lake_dir).unwrap().modified().unwrap();
+    assert_ne!(after, written);
+}
+
+#[tokio::test]
 async fn lake_urls_pick_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("file://{}/lake", dir.path().display());
