@@ -340,3 +340,48 @@ fn a_table_directory_that_cannot_be_written_is_retried_and_nothing_is_lost() {
     ids.dedup();
     assert_eq!(ids.len(), 600, "every event once");
 }
+
+/// A process whose consumer cannot run must not live on serving `/metrics`
+/// with nothing flowing: it exits non-zero with the reason, so a supervisor
+/// (Docker's restart policy, systemd) sees it and restarts it.
+#[test]
+fn a_pipeline_process_whose_source_fails_exits_with_the_reason() {
+    let dir = scratch_dir();
+    let lake = dir.path().join("lake");
+    // `^(` is a topic pattern librdkafka refuses at subscribe.
+    let config = dir.path().join("bad-topic.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "plugin_dir = \"{PLUGINS}\"\n[source]\ntopics = [\"^(\"]\n[lake]\nurl = \"{}\"\n{}",
+            lake.display(),
+            default_pipelines()
+        ),
+    )
+    .unwrap();
+    let mut pipeline = Sluice::start(
+        "pipeline",
+        &[
+            "pipeline",
+            "--config",
+            config.to_str().unwrap(),
+            "--brokers",
+            "127.0.0.1:1",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+    );
+    let mut status = None;
+    eventually(60, "the pipeline process to exit", || {
+        status = pipeline.child.try_wait().unwrap();
+        status.is_some()
+    });
+    assert!(!status.unwrap().success());
+    let log = std::fs::read_to_string(dir.path().join("pipeline.log")).unwrap();
+    assert!(
+        log.contains("A pipeline stopped by itself")
+            && log.contains("error: cannot subscribe to topics [\"^(\"]"),
+        "{log}"
+    );
+}

@@ -91,7 +91,7 @@ impl ApiCommand {
                 .with_context(|| format!("cannot listen on {}; pass --listen", self.listen))?;
             println!("broker    {} (topic {})", self.brokers, self.topic);
             println!("http      http://{}/", listener.local_addr()?);
-            serve_until_stopped(listener, api, None, None).await
+            serve_until_stopped(listener, api, None, None, shutdown_signal()).await
         })
     }
 }
@@ -104,6 +104,7 @@ pub(super) async fn serve_until_stopped(
     api: GameApi,
     query: Option<(crate::query::QueryEngine, crate::http::AdminToken)>,
     plugins: Option<crate::hot::PluginRegistry>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let mut state = AppState::new().with_api(api.clone());
     state.query = query;
@@ -113,7 +114,7 @@ pub(super) async fn serve_until_stopped(
             token: api.admin().clone(),
         });
     }
-    serve(listener, router(state), shutdown_signal()).await?;
+    serve(listener, router(state), shutdown).await?;
     let log = api.event_log().clone();
     tokio::task::spawn_blocking(move || log.flush(Duration::from_secs(10))).await?;
     Ok(())

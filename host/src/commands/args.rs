@@ -98,6 +98,19 @@ impl ServerArgs {
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+/// Completes on Ctrl-C or SIGTERM, or when `exited` does: the pipelines
+/// ended by themselves, which only a failure does. The process then stops,
+/// and `RunningPipelines::stop` says what failed, so a supervisor (systemd,
+/// Docker's restart policy) sees it exit and restarts it.
+pub async fn shutdown_or_exit(exited: impl std::future::Future<Output = ()>) {
+    tokio::select! {
+        () = shutdown_signal() => {}
+        () = exited => {
+            tracing::error!("A pipeline stopped by itself; stopping sluice to say why.");
+        }
+    }
+}
+
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::args::{ConfigArgs, shutdown_signal};
+use super::args::{ConfigArgs, shutdown_or_exit};
 use crate::http::{AdminToken, AppState, PluginAdmin, router, serve};
 use crate::pipeline::start_pipelines;
 
@@ -44,7 +44,8 @@ impl PipelineCommand {
                 config.lake.url,
                 listener.local_addr()?
             );
-            let http = tokio::spawn(serve(listener, router(state), shutdown_signal()));
+            let stopped = shutdown_or_exit(running.exited());
+            let http = tokio::spawn(serve(listener, router(state), stopped));
             let _ = http.await;
             tokio::task::spawn_blocking(move || running.stop()).await??;
             Ok(())

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::api::{ApiArgs, serve_until_stopped};
-use super::args::{BrokerArgs, ConfigArgs};
+use super::args::{BrokerArgs, ConfigArgs, shutdown_or_exit};
 use super::query::QueryArgs;
 use crate::broker::{BrokerConfig, TopicSpec};
 use crate::config::Config;
@@ -92,6 +92,7 @@ impl ServeCommand {
                 api,
                 Some((engine, token)),
                 Some(running.plugins().clone()),
+                shutdown_or_exit(running.exited()),
             )
             .await?;
             tokio::task::spawn_blocking(move || running.stop()).await??;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use crossbeam_channel::{Select, Sender, bounded};
 use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::hot::PluginRegistry;
@@ -25,6 +26,8 @@ use super::worker::spawn;
 pub struct RunningPipelines {
     plugins: PluginRegistry,
     stop: Arc<AtomicBool>,
+    /// Cancelled when the source or any pipeline thread ends.
+    exited: CancellationToken,
     source: Option<JoinHandle<anyhow::Result<()>>>,
     workers: Vec<(String, WorkerThread)>,
 }
@@ -43,13 +46,18 @@ pub async fn start_pipelines(config: &Config, runtime: Handle) -> anyhow::Result
     )?;
     let stop = Arc::new(AtomicBool::new(false));
     let stop_source = stop.clone();
+    let exit = workers.exited.clone().drop_guard();
     let source = std::thread::Builder::new()
         .name("kafka-source".into())
-        .spawn(move || source.run(&stop_source).map_err(anyhow::Error::from))
+        .spawn(move || {
+            let _exit = exit;
+            source.run(&stop_source).map_err(anyhow::Error::from)
+        })
         .context("spawning the source thread")?;
     Ok(RunningPipelines {
         plugins: workers.plugins,
         stop,
+        exited: workers.exited,
         source: Some(source),
         workers: workers.threads,
     })
@@ -61,6 +69,7 @@ struct Workers {
     outboxes: Vec<Sender<Delivery>>,
     threads: Vec<(String, WorkerThread)>,
     durable: DurableOffsets,
+    exited: CancellationToken,
 }
 
 type WorkerThread = JoinHandle<Result<(), super::PipelineError>>;
@@ -114,19 +123,22 @@ async fn start_workers(config: &Config, runtime: Handle) -> anyhow::Result<Worke
     plugins.watch()?;
 
     let durable = DurableOffsets::default();
+    let exited = CancellationToken::new();
     let mut outboxes = Vec::new();
     let mut threads = Vec::new();
     for p in pipelines {
         let (tx, rx) = inbox();
         outboxes.push(tx);
         let name = p.name().to_string();
-        threads.push((name, spawn(p, rx, durable.clone(), runtime.clone())));
+        let thread = spawn(p, rx, durable.clone(), runtime.clone(), exited.clone());
+        threads.push((name, thread));
     }
     Ok(Workers {
         plugins,
         outboxes,
         threads,
         durable,
+        exited,
     })
 }
 
@@ -134,6 +146,13 @@ impl RunningPipelines {
     /// The plugins these pipelines run, for hot loading.
     pub fn plugins(&self) -> &PluginRegistry {
         &self.plugins
+    }
+
+    /// Completes when the source or any pipeline thread has ended: on
+    /// [`RunningPipelines::stop`], or by itself, which means it failed and
+    /// the process should stop to say why (and be restarted).
+    pub fn exited(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.exited.clone().cancelled_owned()
     }
 
     /// True while the source and every pipeline are running.

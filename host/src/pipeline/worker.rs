@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
 
 use crate::lake::Durable;
 use crate::source::{Delivery, DurableOffsets, PartitionKey, SourceBatch};
@@ -50,11 +51,15 @@ pub fn spawn(
     inbox: Receiver<Delivery>,
     durable: DurableOffsets,
     runtime: Handle,
+    exited: CancellationToken,
 ) -> JoinHandle<Result<(), PipelineError>> {
     let name = format!("pipeline-{}", pipeline.name);
     thread::Builder::new()
         .name(name)
         .spawn(move || {
+            // However the thread ends (stopped, failed, panicked), `exited`
+            // says so.
+            let _exit = exited.drop_guard();
             Worker {
                 pipeline,
                 durable,
