@@ -191,26 +191,16 @@ pub(super) fn day_of(timestamp_us: i64) -> i64 {
 
 /// `date=YYYY-MM-DD` for a day counted from 1970-01-01.
 pub(super) fn date_dir(day: i64) -> String {
-    let (y, m, d) = civil_from_days(day);
-    format!("date={y:04}-{m:02}-{d:02}")
+    format!("date={}", date_of(day))
 }
 
-/// Howard Hinnant's days → proleptic Gregorian (year, month, day).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        u32::try_from(m).unwrap_or(1),
-        u32::try_from(d).unwrap_or(1),
-    )
+/// `YYYY-MM-DD` for a day counted from 1970-01-01 (chrono's calendar).
+pub(super) fn date_of(day: i64) -> String {
+    i32::try_from(day)
+        .ok()
+        .and_then(|d| chrono::DateTime::from_timestamp(i64::from(d) * 86_400, 0))
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| format!("day {day}"))
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use super::LakeError;
-use super::layout::{PartName, TableDir, check_topic, date_dir, day_of};
+use super::layout::{PartName, TableDir, check_topic, date_of, day_of};
 use super::store::{Lake, progress_of};
 
 /// When an open file is sealed and published.
@@ -539,7 +539,7 @@ impl LakeWriter {
                 last_offset = file.name.last_offset,
                 rows = file.rows,
                 bytes = file.bytes.len(),
-                date = %date_dir(file.day),
+                date = %date_of(file.day),
                 "Published a file."
             );
             self.unreported.push(Durable {
