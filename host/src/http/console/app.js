@@ -380,13 +380,14 @@
       return;
     }
     // Running first: a plugin folder may hold many that no pipeline uses.
-    const order = { running: 0, idle: 1, 'not loaded': 2 };
+    const order = { running: 0, idle: 1, unused: 2 };
     plugins.sort((a, b) => order[pluginStatus(a)] - order[pluginStatus(b)] || a.name.localeCompare(b.name));
     list.replaceChildren(...plugins.map(pluginItem));
   }
 
   function pluginStatus(p) {
-    if (!p.version) return 'not loaded';
+    // A file no pipeline names is compiled only when it changes or is pushed.
+    if (!p.version) return 'unused';
     return p.pipelines.length === 0 ? 'idle' : 'running';
   }
 
