@@ -904,6 +904,57 @@ fn sluice_serve_serves_the_game_api_on_its_one_port() {
     assert_eq!(events[&id]["event_type"], "purchase_sword");
 }
 
+/// A config file that names a Kafka is obeyed: `sluice serve` runs no
+/// broker of its own and logs to that one.
+#[test]
+fn sluice_serve_uses_the_kafka_its_config_names() {
+    let dir = scratch_dir();
+    let kafka = crate::kafka::Broker::start(dir.path());
+    let (unused_broker_port, http_port) = (free_port(), free_port());
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "plugin_dir = \"{PLUGINS}\"\n[source]\nbrokers = \"{}\"\n[lake]\nurl = \"{}\"\n",
+            kafka.brokers,
+            dir.path().join("lake").display()
+        ),
+    )
+    .unwrap();
+    let _serve = Sluice::start(
+        "serve",
+        &[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--broker-listen",
+            &format!("127.0.0.1:{unused_broker_port}"),
+            "--data",
+            dir.path().join("data").to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{http_port}"),
+        ],
+        dir.path(),
+    );
+    wait_for_port(http_port, "sluice serve");
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(
+        log.contains(&format!("broker    {} (external)", kafka.brokers)),
+        "{log}"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", unused_broker_port)).is_err(),
+        "serve started a broker of its own"
+    );
+    let (status, id, _) = call(get(&format!(
+        "http://127.0.0.1:{http_port}/purchase_a_sword"
+    )));
+    assert_eq!(status, 200);
+    let id = id.unwrap();
+    let events = read_events(&kafka.brokers, |e| e.contains_key(&id));
+    assert_eq!(events[&id]["event_type"], "purchase_sword");
+}
+
 /// A real `redis-server` on a free port, killed when dropped.
 struct RedisServer {
     child: std::process::Child,

@@ -44,6 +44,27 @@ impl ConfigArgs {
         config.check()?;
         Ok(config)
     }
+
+    /// Whether a Kafka is named: by `--brokers` (or `SLUICE_BROKERS`), or by
+    /// `[source] brokers` in the config file. `sluice serve` runs its own
+    /// broker only when none is.
+    pub fn names_brokers(&self) -> anyhow::Result<bool> {
+        if self.brokers.is_some() {
+            return Ok(true);
+        }
+        let Some(path) = &self.config else {
+            return Ok(false);
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read `{}`", path.display()))?;
+        let file: toml::Table = text
+            .parse()
+            .with_context(|| format!("`{}` is not TOML", path.display()))?;
+        Ok(file
+            .get("source")
+            .and_then(|source| source.get("brokers"))
+            .is_some())
+    }
 }
 
 #[derive(Debug, Clone, Args)]

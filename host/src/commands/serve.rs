@@ -1,5 +1,6 @@
 //! `sluice serve`: everything in one process — the embedded broker (unless
-//! `--brokers` names one), the pipelines over a local lake, and the HTTP
+//! `--brokers` or the config file's `[source] brokers` names a Kafka), the
+//! pipelines over a local lake, and the HTTP
 //! port with the game API. The README's main command.
 
 use std::net::SocketAddr;
@@ -39,7 +40,7 @@ impl ServeCommand {
         let runtime = super::runtime()?;
         let handle = runtime.handle().clone();
         runtime.block_on(async {
-            let broker = if self.config.brokers.is_none() {
+            let broker = if !self.config.names_brokers()? {
                 let broker = crate::broker::start(
                     BrokerConfig::new(&self.broker.data)
                         .with_listen(self.broker.broker_listen)
