@@ -845,20 +845,22 @@ fn sluice_load_plays_the_game_and_reports_latencies_by_route() {
     assert!(stdout.contains("p99 ms"), "{stdout}");
 }
 
-#[test]
-fn sluice_serve_serves_the_game_api_on_its_one_port() {
-    let dir = scratch_dir();
+/// `sluice serve` in `dir` with a config holding `source` (TOML for the
+/// `[source]` table, or nothing), the test plugins and a lake in `dir`,
+/// its broker (if it starts one) and HTTP on free ports: (process, broker
+/// port, HTTP port), once the HTTP port answers.
+fn serve_with_source(dir: &std::path::Path, source: &str) -> (Sluice, u16, u16) {
     let (broker_port, http_port) = (free_port(), free_port());
-    let config = dir.path().join("sluice.toml");
+    let config = dir.join("sluice.toml");
     std::fs::write(
         &config,
         format!(
-            "plugin_dir = \"{PLUGINS}\"\n[lake]\nurl = \"{}\"\n",
-            dir.path().join("lake").display()
+            "plugin_dir = \"{PLUGINS}\"\n{source}[lake]\nurl = \"{}\"\n",
+            dir.join("lake").display()
         ),
     )
     .unwrap();
-    let _serve = Sluice::start(
+    let serve = Sluice::start(
         "serve",
         &[
             "serve",
@@ -867,13 +869,20 @@ fn sluice_serve_serves_the_game_api_on_its_one_port() {
             "--broker-listen",
             &format!("127.0.0.1:{broker_port}"),
             "--data",
-            dir.path().join("data").to_str().unwrap(),
+            dir.join("data").to_str().unwrap(),
             "--listen",
             &format!("127.0.0.1:{http_port}"),
         ],
-        dir.path(),
+        dir,
     );
     wait_for_port(http_port, "sluice serve");
+    (serve, broker_port, http_port)
+}
+
+#[test]
+fn sluice_serve_serves_the_game_api_on_its_one_port() {
+    let dir = scratch_dir();
+    let (_serve, broker_port, http_port) = serve_with_source(dir.path(), "");
     let url = |path: &str| format!("http://127.0.0.1:{http_port}{path}");
     let (status, id, body) = call(get(&url("/purchase_a_sword")));
     assert_eq!((status, body.as_str()), (200, "Sword Purchased!\n"));
@@ -910,33 +919,8 @@ fn sluice_serve_serves_the_game_api_on_its_one_port() {
 fn sluice_serve_uses_the_kafka_its_config_names() {
     let dir = scratch_dir();
     let kafka = crate::kafka::Broker::start(dir.path());
-    let (unused_broker_port, http_port) = (free_port(), free_port());
-    let config = dir.path().join("sluice.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "plugin_dir = \"{PLUGINS}\"\n[source]\nbrokers = \"{}\"\n[lake]\nurl = \"{}\"\n",
-            kafka.brokers,
-            dir.path().join("lake").display()
-        ),
-    )
-    .unwrap();
-    let _serve = Sluice::start(
-        "serve",
-        &[
-            "serve",
-            "--config",
-            config.to_str().unwrap(),
-            "--broker-listen",
-            &format!("127.0.0.1:{unused_broker_port}"),
-            "--data",
-            dir.path().join("data").to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{http_port}"),
-        ],
-        dir.path(),
-    );
-    wait_for_port(http_port, "sluice serve");
+    let source = format!("[source]\nbrokers = \"{}\"\n", kafka.brokers);
+    let (_serve, unused_broker_port, http_port) = serve_with_source(dir.path(), &source);
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
     assert!(
         log.contains(&format!("broker    {} (external)", kafka.brokers)),

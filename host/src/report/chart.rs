@@ -87,19 +87,44 @@ fn points(series: &[Series]) -> usize {
         .count()
 }
 
-/// The series' names and colours, inside the plot at `position`.
-fn legend<'a, 'b: 'a, X: Ranged, Y: Ranged>(
+/// Draws each series' spans as rectangles, stacked (`corners` places the
+/// span of label `i`; `margin` is top, bottom, left, right in pixels), and
+/// names the series in a legend inside the plot at `position` when there
+/// are several.
+fn draw_stacks<'a, 'b: 'a, X: Ranged, Y: Ranged>(
     chart: &mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<X, Y>>,
+    series: &[Series],
+    spans: &[Vec<(f64, f64)>],
+    corners: impl Fn(usize, f64, f64) -> [(X::ValueType, Y::ValueType); 2],
+    margin: [u32; 4],
     position: SeriesLabelPosition,
 ) -> anyhow::Result<()> {
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .label_font((FONT, 16))
-        .draw()
-        .map_err(failed)
+    for (k, s) in series.iter().enumerate() {
+        let fill = colour(k).filled();
+        let drawn = chart
+            .draw_series(spans[k].iter().enumerate().map(|(i, (from, to))| {
+                let mut rect = Rectangle::new(corners(i, *from, *to), fill);
+                rect.set_margin(margin[0], margin[1], margin[2], margin[3]);
+                rect
+            }))
+            .map_err(failed)?;
+        if series.len() > 1 {
+            drawn
+                .label(s.name.as_str())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], fill));
+        }
+    }
+    if series.len() > 1 {
+        chart
+            .configure_series_labels()
+            .position(position)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .label_font((FONT, 16))
+            .draw()
+            .map_err(failed)?;
+    }
+    Ok(())
 }
 
 /// One slot per label. Plotters' integer ranges include their end, so
@@ -148,31 +173,21 @@ pub fn bars(labels: &[String], series: &[Series], value_name: &str) -> anyhow::R
             .axis_desc_style((FONT, 16))
             .draw()
             .map_err(failed)?;
-        for (k, s) in series.iter().enumerate() {
-            let fill = colour(k).filled();
-            let drawn = chart
-                .draw_series(spans[k].iter().enumerate().map(|(i, (from, to))| {
-                    let row = n - 1 - i;
-                    let mut bar = Rectangle::new(
-                        [
-                            (*from, SegmentValue::Exact(row)),
-                            (*to, SegmentValue::Exact(row + 1)),
-                        ],
-                        fill,
-                    );
-                    bar.set_margin(3, 3, 0, 0);
-                    bar
-                }))
-                .map_err(failed)?;
-            if series.len() > 1 {
-                drawn
-                    .label(s.name.as_str())
-                    .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], fill));
-            }
-        }
-        if series.len() > 1 {
-            legend(&mut chart, SeriesLabelPosition::LowerRight)?;
-        }
+        // Row 0 is drawn at the bottom: the first label's bar goes on top.
+        draw_stacks(
+            &mut chart,
+            series,
+            &spans,
+            |i, from, to| {
+                let row = n - 1 - i;
+                [
+                    (from, SegmentValue::Exact(row)),
+                    (to, SegmentValue::Exact(row + 1)),
+                ]
+            },
+            [3, 3, 0, 0],
+            SeriesLabelPosition::LowerRight,
+        )?;
         root.present().map_err(failed)?;
     }
     Ok(Chart {
@@ -216,30 +231,19 @@ pub fn columns(labels: &[String], series: &[Series], value_name: &str) -> anyhow
             .axis_desc_style((FONT, 16))
             .draw()
             .map_err(failed)?;
-        for (k, s) in series.iter().enumerate() {
-            let fill = colour(k).filled();
-            let drawn = chart
-                .draw_series(spans[k].iter().enumerate().map(|(i, (from, to))| {
-                    let mut column = Rectangle::new(
-                        [
-                            (SegmentValue::Exact(i), *from),
-                            (SegmentValue::Exact(i + 1), *to),
-                        ],
-                        fill,
-                    );
-                    column.set_margin(0, 0, 1, 1);
-                    column
-                }))
-                .map_err(failed)?;
-            if series.len() > 1 {
-                drawn
-                    .label(s.name.as_str())
-                    .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], fill));
-            }
-        }
-        if series.len() > 1 {
-            legend(&mut chart, SeriesLabelPosition::UpperRight)?;
-        }
+        draw_stacks(
+            &mut chart,
+            series,
+            &spans,
+            |i, from, to| {
+                [
+                    (SegmentValue::Exact(i), from),
+                    (SegmentValue::Exact(i + 1), to),
+                ]
+            },
+            [0, 0, 1, 1],
+            SeriesLabelPosition::UpperRight,
+        )?;
         root.present().map_err(failed)?;
     }
     Ok(Chart {
