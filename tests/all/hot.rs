@@ -388,20 +388,23 @@ fn broken_versions_are_refused_with_422_and_the_running_one_keeps_going() {
     std::fs::write(&file, rebuilt(&v1, "pushed")).unwrap();
     let server = rig.url("");
     let data = rig.dir.path().join("data");
-    let (ok, stdout, stderr) = sluice(
-        &[
-            "plugin",
-            "push",
-            file.to_str().unwrap(),
-            "--name",
-            "game_events",
-            "--server",
-            &server,
-            "--data",
-            data.to_str().unwrap(),
-        ],
-        rig.dir.path(),
-    );
+    let push = |file: &std::path::Path| {
+        sluice(
+            &[
+                "plugin",
+                "push",
+                file.to_str().unwrap(),
+                "--name",
+                "game_events",
+                "--server",
+                &server,
+                "--data",
+                data.to_str().unwrap(),
+            ],
+            rig.dir.path(),
+        )
+    };
+    let (ok, stdout, stderr) = push(&file);
     assert!(ok, "{stdout}{stderr}");
     assert!(
         stdout.contains("accepted; pipelines swapping it in: routes"),
@@ -418,20 +421,7 @@ fn broken_versions_are_refused_with_422_and_the_running_one_keeps_going() {
     // A refused push says why and fails.
     let bad = rig.dir.path().join("bad.wasm");
     std::fs::write(&bad, b"nope").unwrap();
-    let (ok, _, stderr) = sluice(
-        &[
-            "plugin",
-            "push",
-            bad.to_str().unwrap(),
-            "--name",
-            "game_events",
-            "--server",
-            &server,
-            "--data",
-            data.to_str().unwrap(),
-        ],
-        rig.dir.path(),
-    );
+    let (ok, _, stderr) = push(&bad);
     assert!(!ok);
     assert!(
         stderr.contains("422") && stderr.contains("not a WebAssembly component"),

@@ -201,10 +201,58 @@ impl EventMix {
 /// The partitions of the benchmark topic, as on the embedded broker.
 pub(crate) const PARTITIONS: usize = crate::broker::DEFAULT_TOPIC_PARTITIONS as usize;
 
+/// Makes the batches the Kafka source would deliver: round robin over the
+/// partitions, offsets counting up per partition, and Kafka time
+/// `timestamp_ms(i)` for the `i`th event.
+pub(crate) struct Batches {
+    topic: std::sync::Arc<str>,
+    json: Vec<u8>,
+    offsets: [i64; PARTITIONS],
+}
+
+impl Batches {
+    pub(crate) fn new() -> Batches {
+        Batches {
+            topic: std::sync::Arc::from(crate::config::DEFAULT_TOPIC),
+            json: Vec::with_capacity(512),
+            offsets: [0; PARTITIONS],
+        }
+    }
+
+    /// Events `events` (their numbers from the first) of `mix`, as one batch.
+    pub(crate) fn next(
+        &mut self,
+        mix: &mut EventMix,
+        events: std::ops::Range<u64>,
+        timestamp_ms: impl Fn(u64) -> i64,
+    ) -> std::sync::Arc<crate::source::SourceBatch> {
+        use crate::plugin::{EventBatch, EventMeta};
+
+        let n = (events.end - events.start) as usize;
+        let mut batch = EventBatch::with_capacity(n, n * 300);
+        for i in events {
+            mix.next_event(&mut self.json);
+            let partition = (i % PARTITIONS as u64) as usize;
+            batch.push(
+                &self.json,
+                EventMeta {
+                    partition: partition as i32,
+                    offset: self.offsets[partition],
+                    timestamp_ms: timestamp_ms(i),
+                },
+            );
+            self.offsets[partition] += 1;
+        }
+        std::sync::Arc::new(crate::source::SourceBatch {
+            topic: self.topic.clone(),
+            events: batch,
+        })
+    }
+}
+
 /// Hands `events` events of `mix` to `fed` in batches of `batch_size`, as
-/// the Kafka source would: round robin over the partitions, with offsets
-/// counting up per partition and Kafka time `timestamp_ms(i)` for the `i`th.
-/// Returns the time spent making the events.
+/// the Kafka source would ([`Batches`]). Returns the time spent making the
+/// events.
 pub(crate) fn feed(
     fed: &crate::pipeline::FedPipelines,
     mix: &mut EventMix,
@@ -212,39 +260,16 @@ pub(crate) fn feed(
     batch_size: usize,
     timestamp_ms: impl Fn(u64) -> i64,
 ) -> anyhow::Result<std::time::Duration> {
-    use std::sync::Arc;
-
-    use crate::plugin::{EventBatch, EventMeta};
-    use crate::source::SourceBatch;
-
-    let topic: Arc<str> = Arc::from(crate::config::DEFAULT_TOPIC);
-    let mut json = Vec::with_capacity(512);
-    let mut offsets = [0i64; PARTITIONS];
+    let mut batches = Batches::new();
     let mut generating = std::time::Duration::ZERO;
     let mut made = 0u64;
     while made < events {
         let n = (events - made).min(batch_size as u64);
         let generated = std::time::Instant::now();
-        let mut batch = EventBatch::with_capacity(n as usize, n as usize * 300);
-        for i in made..made + n {
-            mix.next_event(&mut json);
-            let partition = (i % PARTITIONS as u64) as usize;
-            batch.push(
-                &json,
-                EventMeta {
-                    partition: partition as i32,
-                    offset: offsets[partition],
-                    timestamp_ms: timestamp_ms(i),
-                },
-            );
-            offsets[partition] += 1;
-        }
+        let batch = batches.next(mix, made..made + n, &timestamp_ms);
         generating += generated.elapsed();
         made += n;
-        fed.deliver(&Arc::new(SourceBatch {
-            topic: topic.clone(),
-            events: batch,
-        }))?;
+        fed.deliver(&batch)?;
     }
     Ok(generating)
 }

@@ -6,20 +6,18 @@
 //! the window before it. The lake is then checked event by event count, so
 //! no event was lost or written twice across the swap.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
 use crate::config::Config;
 use crate::pipeline::start_fed_pipelines;
-use crate::plugin::{EventBatch, EventMeta, content_hash};
-use crate::source::SourceBatch;
+use crate::plugin::content_hash;
 
-use super::super::events::EventMix;
+use super::super::events::{Batches, EventMix};
 use super::measure::LakeCount;
 use super::memory::base_timestamp_ms;
-use super::{Expected, Setup, TOPIC, WorkDir};
+use super::{Expected, Setup, WorkDir};
 
 /// Load before the first window, so both windows run warm.
 const WARM_UP: Duration = Duration::from_secs(5);
@@ -85,11 +83,9 @@ pub(super) fn run(setup: &Setup, seed: u64, window: Duration) -> anyhow::Result<
         }
     });
 
-    let topic: Arc<str> = Arc::from(TOPIC);
     let batch_size = config.limits.batch_size;
     let mut mix = EventMix::new(seed);
-    let mut json = Vec::with_capacity(512);
-    let mut offsets = [0i64; PARTITIONS];
+    let mut batches = Batches::new();
     let base_ms = base_timestamp_ms();
     let started = Instant::now();
     let mut made = 0u64;
@@ -105,25 +101,9 @@ pub(super) fn run(setup: &Setup, seed: u64, window: Duration) -> anyhow::Result<
         if t >= WARM_UP + 2 * window {
             break;
         }
-        let mut batch = EventBatch::with_capacity(batch_size, batch_size * 300);
-        for i in made..made + batch_size as u64 {
-            mix.next_event(&mut json);
-            let partition = (i % PARTITIONS as u64) as usize;
-            batch.push(
-                &json,
-                EventMeta {
-                    partition: partition as i32,
-                    offset: offsets[partition],
-                    timestamp_ms: base_ms + (i / 10) as i64,
-                },
-            );
-            offsets[partition] += 1;
-        }
+        let range = made..made + batch_size as u64;
+        fed.deliver(&batches.next(&mut mix, range, |i| base_ms + (i / 10) as i64))?;
         made += batch_size as u64;
-        fed.deliver(&Arc::new(SourceBatch {
-            topic: topic.clone(),
-            events: batch,
-        }))?;
     }
     let second_end = made;
     let (accepted, live) = swapper
@@ -143,9 +123,6 @@ pub(super) fn run(setup: &Setup, seed: u64, window: Duration) -> anyhow::Result<
         events: made,
     })
 }
-
-/// The partitions of the benchmark topic, as on the embedded broker.
-const PARTITIONS: usize = crate::broker::DEFAULT_TOPIC_PARTITIONS as usize;
 
 /// `wasm` with a custom section appended: another file, the same plugin.
 pub(super) fn with_custom_section(wasm: &[u8], name: &str, payload: &[u8]) -> Vec<u8> {

@@ -276,15 +276,7 @@ pub(super) fn thousands(x: f64) -> String {
     } else {
         x.round() as u64
     };
-    let digits = rounded.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    crate::report::thousands(rounded)
 }
 
 pub(super) fn mib(bytes: u64) -> String {
