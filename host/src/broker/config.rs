@@ -1,11 +1,13 @@
 //! What the embedded broker needs to know: where its data lives, where it
-//! listens and which topics must exist.
+//! listens, which topics must exist and how their logs are kept.
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::error::BrokerError;
+use super::log::LogSettings;
 
 /// The port every sluice part agrees on, on loopback only: a broker that
 /// other machines reach is real Kafka, not the embedded one.
@@ -23,15 +25,20 @@ pub const DEFAULT_TOPIC_PARTITIONS: i32 = 4;
 pub const TANSU_LOG_DIRECTIVES: &str =
     "tansu_sans_io=warn,tansu_service=warn,tansu_storage=warn,tansu_broker=warn";
 
-/// The SQLite file's name inside the data directory.
-const DB_FILE: &str = "broker.db";
+/// The segment files' folder inside the data directory.
+const LOG_DIR: &str = "log";
+
+/// The file an earlier sluice's broker (tansu's SQLite engine) kept its log in.
+pub const LEGACY_DB_FILE: &str = "broker.db";
 
 /// A topic the broker creates on start if it does not exist yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSpec {
     pub name: String,
-    /// Fixed once the topic exists: tansu cannot add partitions later.
+    /// Fixed once the topic exists: the broker cannot add partitions later.
     pub partitions: i32,
+    /// Kafka topic configs (`retention.ms`, ...) set when it is created.
+    pub configs: BTreeMap<String, String>,
 }
 
 impl TopicSpec {
@@ -39,40 +46,36 @@ impl TopicSpec {
         Self {
             name: name.into(),
             partitions,
+            configs: BTreeMap::new(),
         }
     }
 
-    /// Kafka's own rules, checked before anything is written, so a bad name
-    /// fails with its reason instead of as a protocol error code later.
-    pub(super) fn validate(&self) -> Result<(), BrokerError> {
-        let invalid = |reason: &str| BrokerError::InvalidTopic {
+    pub fn with_config(mut self, name: &str, value: impl ToString) -> Self {
+        self.configs.insert(name.to_owned(), value.to_string());
+        self
+    }
+
+    /// Kafka's own rules, and the configs the log knows, checked before
+    /// anything is written, so a bad name fails with its reason instead of
+    /// as a protocol error code later.
+    pub(super) fn validate(&self, log: &LogSettings) -> Result<(), BrokerError> {
+        let invalid = |reason: String| BrokerError::InvalidTopic {
             topic: self.name.clone(),
-            reason: reason.to_owned(),
+            reason,
         };
-        if self.name.is_empty() {
-            return Err(invalid("a topic name cannot be empty"));
-        }
-        if self.name.len() > 249 {
-            return Err(invalid("a topic name has at most 249 characters"));
-        }
-        if self.name == "." || self.name == ".." {
-            return Err(invalid("`.` and `..` are not topic names"));
-        }
-        if !self
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        {
-            return Err(invalid(
-                "a topic name uses only ASCII letters, digits, `.`, `_` and `-`",
-            ));
-        }
+        super::log::validate_topic_name(&self.name).map_err(|e| match e {
+            super::log::TopicError::Invalid { reason, .. } => invalid(reason),
+            other => invalid(other.to_string()),
+        })?;
         if self.partitions < 1 {
-            return Err(invalid(&format!(
+            return Err(invalid(format!(
                 "{} partitions: a topic needs at least one",
                 self.partitions
             )));
         }
+        log.defaults
+            .with_overrides(&self.configs)
+            .map_err(|fault| invalid(fault.to_string()))?;
         Ok(())
     }
 }
@@ -81,7 +84,7 @@ impl TopicSpec {
 /// `./data`, `127.0.0.1:9092`, topic `events` with 4 partitions.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
-    /// Created if missing; holds `broker.db` and its WAL files.
+    /// Created if missing; holds `log/` (the segments) and `broker-meta.redb`.
     pub data_dir: PathBuf,
     /// Port 0 picks a free port; [`RunningBroker::local_addr`](super::RunningBroker::local_addr) tells which.
     pub listen: SocketAddr,
@@ -90,11 +93,12 @@ pub struct BrokerConfig {
     /// listens on an unspecified address (`0.0.0.0`) behind a name.
     pub advertised: Option<String>,
     pub topics: Vec<TopicSpec>,
-    /// Kafka's cluster id, reported to clients and keyed into the SQLite rows:
-    /// changing it on an existing data directory hides the old topics.
+    /// Kafka's cluster id, reported to clients.
     pub cluster_id: String,
-    /// How often tansu's retention and compaction pass runs (tansu's default).
+    /// How often retention runs (Kafka's `log.retention.check.interval.ms`).
     pub maintenance_interval: Duration,
+    /// fsync policy and the topics' default log settings.
+    pub log: LogSettings,
 }
 
 impl Default for BrokerConfig {
@@ -105,7 +109,8 @@ impl Default for BrokerConfig {
             advertised: None,
             topics: vec![TopicSpec::new(DEFAULT_TOPIC, DEFAULT_TOPIC_PARTITIONS)],
             cluster_id: "sluice".to_owned(),
-            maintenance_interval: Duration::from_secs(600),
+            maintenance_interval: Duration::from_secs(300),
+            log: LogSettings::default(),
         }
     }
 }
@@ -127,8 +132,17 @@ impl BrokerConfig {
         Self { topics, ..self }
     }
 
-    /// Where the SQLite database lives for a given data directory.
-    pub fn db_path_in(data_dir: &Path) -> PathBuf {
-        data_dir.join(DB_FILE)
+    pub fn with_log(self, log: LogSettings) -> Self {
+        Self { log, ..self }
+    }
+
+    /// Where the segment files live for a given data directory.
+    pub fn log_dir_in(data_dir: &Path) -> PathBuf {
+        data_dir.join(LOG_DIR)
+    }
+
+    /// Where the metadata store lives for a given data directory.
+    pub fn meta_path_in(data_dir: &Path) -> PathBuf {
+        data_dir.join(super::meta::META_FILE)
     }
 }

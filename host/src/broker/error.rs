@@ -4,8 +4,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// tansu's errors print their `Debug` form as `Display`; they are kept as
-/// the source so the cause chain still carries them.
+use super::log::{LogError, TopicError};
+use super::meta::MetaError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
     #[error("cannot create the broker data directory {}: {source}", path.display())]
@@ -30,10 +31,11 @@ pub enum BrokerError {
     },
 
     #[error(
-        "cannot keep broker data in {}: {reason}; pass a data directory whose path is ASCII without spaces, `?` or `#`",
-        path.display()
+        "{} holds the log of an earlier sluice broker (tansu's SQLite engine), which this sluice cannot read; its broker keeps the log in {}/log now. Nothing was changed or deleted. If the events in it are already in the lake, move broker.db (and broker.db-wal, broker.db-shm) out of the data directory and start again; otherwise run the earlier sluice until its pipelines have caught up first",
+        path.display(),
+        data_dir.display()
     )]
-    UnsupportedDataDir { path: PathBuf, reason: String },
+    LegacyData { path: PathBuf, data_dir: PathBuf },
 
     #[error(
         "cannot listen on {addr}: address in use; is another sluice broker running? pass --broker-listen"
@@ -50,35 +52,11 @@ pub enum BrokerError {
     #[error("invalid advertised listener `{advertised}`: {reason}; expected host:port")]
     InvalidAdvertised { advertised: String, reason: String },
 
-    #[error("cannot open the broker's SQLite database {}: {source}", path.display())]
-    Sqlite {
-        path: PathBuf,
-        #[source]
-        source: libsql::Error,
-    },
+    #[error("cannot open the broker's metadata: {0}")]
+    Meta(#[from] MetaError),
 
-    #[error(
-        "the broker's SQLite database {} stayed locked for {waited:?}; is another program (a sqlite3 shell?) writing to it?",
-        path.display()
-    )]
-    DatabaseLocked {
-        path: PathBuf,
-        waited: std::time::Duration,
-    },
-
-    #[error("cannot open the broker's SQLite storage {}: {source}", path.display())]
-    OpenStorage {
-        path: PathBuf,
-        #[source]
-        source: tansu_storage::Error,
-    },
-
-    #[error("cannot register the broker in {}: {source}", path.display())]
-    Register {
-        path: PathBuf,
-        #[source]
-        source: tansu_storage::Error,
-    },
+    #[error("cannot open the broker's log: {0}")]
+    Log(#[from] LogError),
 
     #[error("invalid topic `{topic}`: {reason}")]
     InvalidTopic { topic: String, reason: String },
@@ -88,14 +66,11 @@ pub enum BrokerError {
         topic: String,
         partitions: i32,
         #[source]
-        source: tansu_storage::Error,
+        source: Box<TopicError>,
     },
 
-    #[error("cannot read topic `{topic}` back from the broker's storage: {reason}")]
-    DescribeTopic { topic: String, reason: String },
-
     #[error(
-        "topic `{topic}` in {} has {existing} partitions but {configured} are configured; tansu cannot change a topic's partitions: configure {existing}, or use a new data directory",
+        "topic `{topic}` in {} has {existing} partitions but {configured} are configured; the broker cannot change a topic's partitions: configure {existing}, or use a new data directory",
         path.display()
     )]
     PartitionsMismatch {

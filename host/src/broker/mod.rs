@@ -1,25 +1,38 @@
-//! The embedded Kafka-compatible broker: tansu serving the Kafka protocol on
-//! a loopback port, with its log and consumer-group offsets in one SQLite file
-//! under the data directory.
+//! The embedded Kafka-compatible broker: tansu's Kafka protocol layer over a
+//! log, a metadata store and a group coordinator of sluice's own.
 //!
-//! In: a [`BrokerConfig`] (data directory, listen address, topics) and a
-//! shutdown future. Out: Kafka clients (librdkafka, the Java client) produce
-//! to and consume from the configured topics at the bound address.
+//! In: a [`BrokerConfig`] (data directory, listen address, topics, log
+//! settings) and a shutdown future. Out: Kafka clients (librdkafka, the Java
+//! client, kafka-python, kafkajs) produce to and consume from its topics at
+//! the bound address, in consumer groups.
 //!
-//! This module owns the accept loop, topic creation and the SQLite file
-//! (`<data_dir>/broker.db`, with SQLite's `-wal` and `-shm` beside it).
-//! tansu owns the protocol and the storage schema. A record is acknowledged
-//! only once SQLite has committed it (WAL mode), so the topic and committed
-//! offsets survive `kill -9`.
+//! The rooms:
+//! - `log/`: append-only segment files per partition, holding produced
+//!   batches as received, with their indexes, recovery, retention and the
+//!   fsync policy;
+//! - `meta/`: one redb file of topics, committed offsets, group state and
+//!   producer ids;
+//! - `coordinator/`: Kafka's classic consumer group protocol;
+//! - `engine.rs`: tansu's `Storage` trait over the three; `fetch.rs`: the
+//!   Fetch request; `routes.rs`: which handler answers which Kafka API;
+//! - `server.rs`: start, the accept loop, background work, a clean stop.
+//!
+//! Under `<data>`: `log/<topic>-<partition>/<offset>.{log,index,timeindex}`,
+//! `broker-meta.redb` and `broker.lock`. A produce is acknowledged once its
+//! batch is in the segment file, so `kill -9` loses nothing acknowledged.
 //!
 //! [`start`] returns a [`RunningBroker`] that knows its bound address;
 //! [`run`] is `start` plus waiting for a shutdown future.
 
 mod config;
+mod coordinator;
+mod engine;
 mod error;
-mod limit;
+mod fetch;
+mod log;
+mod meta;
+mod routes;
 mod server;
-mod storage;
 
 #[cfg(test)]
 mod tests;
@@ -29,5 +42,5 @@ pub use config::{
     TopicSpec,
 };
 pub use error::BrokerError;
-pub use limit::MAX_RECORD_BYTES;
+pub use log::{FlushPolicy, LogSettings, TopicConfig};
 pub use server::{RunningBroker, run, start};

@@ -1,23 +1,22 @@
-//! Starting and stopping the broker: the listener, tansu's request pipeline
-//! per Kafka connection, the periodic maintenance pass, and a stop that
-//! lets SQLite finish the commit in progress.
+//! Starting and stopping the broker: the data directory and its lock, the
+//! log and metadata opened (and recovered), the configured topics, the
+//! listener and one task per Kafka connection, and the background work:
+//! the group coordinator's timers, retention, and the interval fsync.
 //!
-//! tansu's own `Broker::main` is not used: it installs SIGINT/SIGTERM
-//! handlers, binds its own socket (so port 0 cannot be reported back) and
-//! has no way to stop it from outside. This loop does what its `listen` does
-//! with a listener and a shutdown token owned here.
+//! tansu's own `Broker::main` is not used: it installs signal handlers,
+//! binds its own socket (so port 0 cannot be reported back) and cannot be
+//! stopped from outside. A stop here closes the log cleanly, so the next
+//! start trusts its indexes instead of checking every batch.
 
 use std::fs::{File, TryLockError};
 use std::future::Future;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rama::{Context, Service as _};
-use tansu_broker::coordinator::group::administrator::Controller;
-use tansu_broker::service::services;
-use tansu_storage::{Storage as _, StorageContainer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{self, Instant, MissedTickBehavior};
@@ -25,10 +24,13 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::{Instrument as _, debug, info, info_span, warn};
 use url::Url;
 
-use super::config::BrokerConfig;
+use super::config::{BrokerConfig, LEGACY_DB_FILE, TopicSpec};
+use super::coordinator::GroupCoordinator;
+use super::engine::Engine;
 use super::error::BrokerError;
-use super::limit::RecordLimit;
-use super::storage::{self, TopicState};
+use super::log::{FlushPolicy, Log, TopicError};
+use super::meta::Metadata;
+use super::routes::{KafkaService, kafka_service};
 
 /// The broker's node id in the metadata it serves; a single embedded broker
 /// leads every partition.
@@ -44,15 +46,12 @@ const LOCK_FILE: &str = "broker.lock";
 /// How long `start` waits for another broker to release the data directory.
 const LOCK_PATIENCE: Duration = Duration::from_secs(2);
 
-/// How long a stop waits for the storage task to finish the requests it has.
-const STORAGE_DRAIN: Duration = Duration::from_secs(5);
-
 /// A broker serving on [`local_addr`](Self::local_addr). Dropping it stops the
 /// broker in the background; [`shutdown`](Self::shutdown) stops it and waits.
 #[derive(Debug)]
 pub struct RunningBroker {
     local_addr: SocketAddr,
-    db_path: PathBuf,
+    log_dir: PathBuf,
     stop: CancellationToken,
     task: JoinHandle<()>,
     _stop_on_drop: DropGuard,
@@ -68,13 +67,13 @@ impl RunningBroker {
         self.local_addr.to_string()
     }
 
-    /// The SQLite database holding the topics and committed offsets.
-    pub fn db_path(&self) -> &Path {
-        &self.db_path
+    /// The folder of the segment files.
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
     }
 
-    /// Stops accepting, drops the open connections, lets the storage task
-    /// finish the request it is serving, and waits for the broker to end.
+    /// Stops accepting, drops the open connections, closes the log cleanly
+    /// and waits for the broker to end.
     pub async fn shutdown(self) -> Result<(), BrokerError> {
         self.stop.cancel();
         let addr = self.local_addr;
@@ -99,19 +98,26 @@ pub async fn run(
     }
 }
 
-/// Binds the listener, opens (or creates) the SQLite storage, creates the
-/// configured topics that are missing, and starts serving. Returns once
-/// clients can connect.
+/// Opens (or creates) the log and metadata in the data directory,
+/// recovering from a crash if need be, creates the configured topics that
+/// are missing, binds the listener and starts serving. Returns once clients
+/// can connect.
 pub async fn start(config: BrokerConfig) -> Result<RunningBroker, BrokerError> {
     for topic in &config.topics {
-        topic.validate()?;
+        topic.validate(&config.log)?;
     }
     let data_dir = prepare_data_dir(&config.data_dir)?;
+    let legacy = data_dir.join(LEGACY_DB_FILE);
+    if legacy.exists() {
+        return Err(BrokerError::LegacyData {
+            path: legacy,
+            data_dir,
+        });
+    }
     let data_dir_lock = lock_data_dir(&data_dir).await?;
-    let db_path = BrokerConfig::db_path_in(&data_dir);
 
-    // Bind before opening the storage: a second broker on the same port is
-    // refused before it touches a database another broker may be using.
+    // Bind before opening the log: a second broker on the same port is
+    // refused before it reads anything.
     let listener = bind(config.listen).await?;
     let local_addr = listener
         .local_addr()
@@ -121,56 +127,108 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, BrokerError> {
         })?;
     let advertised = advertised_url(config.advertised.as_deref(), local_addr)?;
 
-    let storage_stop = CancellationToken::new();
-    let storage = storage::open(
-        &db_path,
+    let log_dir = BrokerConfig::log_dir_in(&data_dir);
+    let meta_path = BrokerConfig::meta_path_in(&data_dir);
+    let settings = config.log;
+    let opened = {
+        let log_dir = log_dir.clone();
+        tokio::task::spawn_blocking(move || -> Result<(Arc<Log>, Arc<Metadata>), BrokerError> {
+            let started = std::time::Instant::now();
+            let meta = Arc::new(Metadata::open(&meta_path)?);
+            let log = Arc::new(Log::open(&log_dir, meta.clone(), settings)?);
+            debug!(took = ?started.elapsed(), "Log opened.");
+            Ok((log, meta))
+        })
+        .await
+        .map_err(|source| BrokerError::Task {
+            addr: local_addr,
+            source,
+        })??
+    };
+    let (log, meta) = opened;
+    for topic in &config.topics {
+        ensure_topic(&log, topic).await?;
+    }
+    let groups = GroupCoordinator::new(meta)?;
+    let engine = Engine::new(
+        log.clone(),
+        groups.clone(),
         &config.cluster_id,
         NODE_ID,
-        &advertised,
-        storage_stop.clone(),
-    )
-    .await?;
-    for topic in &config.topics {
-        if storage::ensure_topic(&storage, topic, &db_path).await? == TopicState::Existing {
-            debug!(topic = %topic.name, partitions = topic.partitions, "Topic exists.");
-        }
-    }
-    let groups = Controller::with_storage(storage.clone())
-        .map_err(|source| BrokerError::Services { source })?;
-    // Built once here so a broken route table fails `start`, not each connection.
-    services(&config.cluster_id, groups.clone(), storage.clone(), None)
+        advertised.clone(),
+    );
+    let service = kafka_service(&config.cluster_id, engine, log.clone(), groups.clone())
         .map_err(|source| BrokerError::Services { source })?;
 
     info!(
         listen = %local_addr,
         advertised = %advertised,
-        data_dir = %data_dir.display(),
+        log = %log_dir.display(),
+        flush = %settings.flush,
         "Broker listening."
     );
     let stop = CancellationToken::new();
-    let accept_loop = AcceptLoop {
+    let serving = Serving {
         listener,
-        storage,
+        service,
+        log,
         groups,
-        cluster_id: config.cluster_id,
         maintenance_interval: config.maintenance_interval,
         stop: stop.clone(),
-        storage_stop,
-        db_path: db_path.clone(),
         data_dir_lock,
     };
     let task = tokio::spawn(
-        accept_loop
+        serving
             .run()
             .instrument(info_span!("broker", listen = %local_addr)),
     );
     Ok(RunningBroker {
         local_addr,
-        db_path,
+        log_dir,
         _stop_on_drop: stop.clone().drop_guard(),
         stop,
         task,
     })
+}
+
+/// Creates the topic if it is missing. An existing topic must have the
+/// configured partition count: the broker cannot change it, and silently
+/// running with another count would surprise consumers that split partitions.
+async fn ensure_topic(log: &Arc<Log>, spec: &TopicSpec) -> Result<(), BrokerError> {
+    if let Some(existing) = log.topic(&spec.name) {
+        let existing = existing.partitions().len() as i32;
+        if existing != spec.partitions {
+            return Err(BrokerError::PartitionsMismatch {
+                topic: spec.name.clone(),
+                existing,
+                configured: spec.partitions,
+                path: log.root().to_owned(),
+            });
+        }
+        debug!(topic = %spec.name, partitions = existing, "Topic exists.");
+        return Ok(());
+    }
+    let log = log.clone();
+    let topic = spec.clone();
+    let created = tokio::task::spawn_blocking(move || {
+        log.create_topic(&topic.name, topic.partitions, topic.configs.clone(), false)
+    })
+    .await
+    .map_err(|e| BrokerError::CreateTopic {
+        topic: spec.name.clone(),
+        partitions: spec.partitions,
+        source: Box::new(TopicError::Invalid {
+            name: spec.name.clone(),
+            reason: e.to_string(),
+        }),
+    })?;
+    created
+        .map(|_| ())
+        .map_err(|source| BrokerError::CreateTopic {
+            topic: spec.name.clone(),
+            partitions: spec.partitions,
+            source: Box::new(source),
+        })
 }
 
 /// Creates the data directory and makes its path absolute, so the broker
@@ -184,34 +242,11 @@ fn prepare_data_dir(data_dir: &Path) -> Result<PathBuf, BrokerError> {
     data_dir.canonicalize().map_err(create_error)
 }
 
-/// Waits until SQLite has deleted the database's `-wal` file, which it does
-/// when the last connection closes, after checkpointing. tansu's storage task
-/// ends asynchronously once its last handle is dropped, and this is the sign
-/// visible from here that it has let go of the file: a restart in this
-/// process then finds the database unlocked (and tansu logs no errors).
-async fn wait_for_sqlite_close(db_path: &Path) {
-    let mut wal = db_path.as_os_str().to_owned();
-    wal.push("-wal");
-    let wal = PathBuf::from(wal);
-    let started = Instant::now();
-    while wal.exists() {
-        if started.elapsed() > STORAGE_DRAIN {
-            warn!(
-                wal = %wal.display(),
-                "Broker database still open after stopping; is another program reading it?"
-            );
-            return;
-        }
-        time::sleep(Duration::from_millis(10)).await;
-    }
-    debug!(waited = ?started.elapsed(), "Broker database closed.");
-}
-
 /// Takes the data directory's lock file, so two brokers (in two processes,
-/// or one process) never share one SQLite database. The OS drops the lock
-/// when the process dies, even by `kill -9`. A broker of this process that
-/// was dropped rather than shut down releases it a moment later, hence a
-/// short wait.
+/// or one process) never share one log. The OS drops the lock when the
+/// process dies, even by `kill -9`. A broker of this process that was
+/// dropped rather than shut down releases it a moment later, hence a short
+/// wait.
 async fn lock_data_dir(data_dir: &Path) -> Result<File, BrokerError> {
     let lock = data_dir.join(LOCK_FILE);
     let file = File::options()
@@ -253,7 +288,7 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, BrokerError> {
     })
 }
 
-/// The listener URL tansu puts in metadata responses. An unspecified bound
+/// The listener URL put in metadata responses. An unspecified bound
 /// address (`0.0.0.0`) is advertised as loopback unless told otherwise,
 /// since clients cannot connect to `0.0.0.0`.
 fn advertised_url(advertised: Option<&str>, bound: SocketAddr) -> Result<Url, BrokerError> {
@@ -290,86 +325,69 @@ fn advertised_url(advertised: Option<&str>, bound: SocketAddr) -> Result<Url, Br
 }
 
 /// Everything the serving task owns.
-struct AcceptLoop {
+struct Serving {
     listener: TcpListener,
-    storage: StorageContainer,
-    groups: Controller<StorageContainer>,
-    cluster_id: String,
+    service: KafkaService,
+    log: Arc<Log>,
+    groups: GroupCoordinator,
     maintenance_interval: Duration,
     stop: CancellationToken,
-    storage_stop: CancellationToken,
-    db_path: PathBuf,
-    /// Released when this loop ends, after the storage has been told to stop.
+    /// Released when serving ends, after the log is closed.
     data_dir_lock: File,
 }
 
-impl AcceptLoop {
+impl Serving {
     async fn run(self) {
-        let mut tasks = JoinSet::new();
-        let mut maintenance = time::interval_at(
-            Instant::now() + self.maintenance_interval,
+        let mut connections = JoinSet::new();
+        let background = CancellationToken::new();
+        let mut workers = JoinSet::new();
+        workers.spawn(self.groups.clone().run_timers(background.clone()));
+        workers.spawn(maintain(
+            self.log.clone(),
             self.maintenance_interval,
-        );
-        maintenance.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            background.clone(),
+        ));
+        if let FlushPolicy::Interval(every) = self.log.settings().flush {
+            workers.spawn(flush_every(self.log.clone(), every, background.clone()));
+        }
         loop {
             tokio::select! {
                 () = self.stop.cancelled() => break,
                 accepted = self.listener.accept() => match accepted {
-                    Ok((stream, peer)) => self.spawn_connection(&mut tasks, stream, peer),
+                    Ok((stream, peer)) => self.spawn_connection(&mut connections, stream, peer),
                     Err(error) => {
                         warn!(%error, "Broker cannot accept a connection; retrying.");
                         time::sleep(ACCEPT_BACKOFF).await;
                     }
                 },
-                _ = maintenance.tick() => {
-                    let storage = self.storage.clone();
-                    tasks.spawn(async move {
-                        if let Err(error) = storage.maintain(std::time::SystemTime::now()).await {
-                            warn!(%error, "Broker maintenance failed.");
-                        }
-                    });
-                }
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
         }
         drop(self.listener);
-        // A request cut off here was either committed by the storage task
-        // (which finishes it before it looks at `storage_stop`) or never
-        // reached it; an idempotent producer resends either way.
-        tasks.shutdown().await;
-        // The storage task serves one request at a time in order, so once a
-        // ping comes back every request sent before it is committed.
-        match time::timeout(STORAGE_DRAIN, self.storage.ping()).await {
+        // A produce cut off here was either appended (and a retry finds it,
+        // idempotent) or never reached the log.
+        connections.shutdown().await;
+        background.cancel();
+        while workers.join_next().await.is_some() {}
+        let log = self.log.clone();
+        match tokio::task::spawn_blocking(move || log.close()).await {
             Ok(Ok(())) => {}
-            Ok(Err(error)) => warn!(%error, "Broker storage did not answer while stopping."),
-            Err(_) => warn!(timeout = ?STORAGE_DRAIN, "Broker storage still busy while stopping."),
+            Ok(Err(error)) => {
+                warn!(%error, "The log did not close cleanly; the next start checks it.")
+            }
+            Err(error) => warn!(%error, "The log did not close cleanly; the next start checks it."),
         }
-        self.storage_stop.cancel();
-        drop(self.storage);
-        drop(self.groups);
-        wait_for_sqlite_close(&self.db_path).await;
         drop(self.data_dir_lock);
         info!("Broker stopped.");
     }
 
-    fn spawn_connection(&self, tasks: &mut JoinSet<()>, stream: TcpStream, peer: SocketAddr) {
+    fn spawn_connection(&self, connections: &mut JoinSet<()>, stream: TcpStream, peer: SocketAddr) {
         if let Err(error) = stream.set_nodelay(true) {
             debug!(%peer, %error, "Cannot set TCP_NODELAY.");
         }
-        let service = match services(
-            &self.cluster_id,
-            self.groups.clone(),
-            RecordLimit::new(self.storage.clone()),
-            None,
-        ) {
-            Ok(service) => service,
-            Err(error) => {
-                warn!(%peer, %error, "Broker cannot serve a connection.");
-                return;
-            }
-        };
+        let service = self.service.clone();
         debug!(%peer, "Kafka client connected.");
-        tasks.spawn(async move {
+        connections.spawn(async move {
             match service.serve(Context::default(), stream).await {
                 Ok(_) => debug!(%peer, "Kafka client disconnected."),
                 Err(tansu_broker::Error::Io(error))
@@ -385,5 +403,37 @@ impl AcceptLoop {
                 Err(error) => warn!(%peer, %error, "Kafka connection failed."),
             }
         });
+    }
+}
+
+/// Retention and producer expiry, every `interval`.
+async fn maintain(log: Arc<Log>, interval: Duration, stop: CancellationToken) {
+    let mut ticks = time::interval_at(Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let log = log.clone();
+        if let Err(error) = tokio::task::spawn_blocking(move || log.maintain()).await {
+            warn!(%error, "Broker maintenance failed.");
+        }
+    }
+}
+
+/// The interval fsync policy: every partition written to is synced this often.
+async fn flush_every(log: Arc<Log>, every: Duration, stop: CancellationToken) {
+    let mut ticks = time::interval_at(Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let log = log.clone();
+        if let Err(error) = tokio::task::spawn_blocking(move || log.sync_dirty()).await {
+            warn!(%error, "Broker flush failed.");
+        }
     }
 }

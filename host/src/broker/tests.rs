@@ -1,13 +1,10 @@
-//! Unit tests of the broker's start-up rules against real SQLite files in a
+//! Unit tests of the broker's start-up rules against real files in a
 //! temporary directory. Kafka clients talking to it are integration tests.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 
-use tokio_util::sync::CancellationToken;
-
-use super::storage::{self, partition_count};
-use super::{BrokerConfig, BrokerError, TopicSpec, start};
+use super::{BrokerConfig, BrokerError, LogSettings, TopicSpec, start};
 
 fn loopback_port_0() -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
@@ -17,60 +14,35 @@ fn config_in(dir: &Path) -> BrokerConfig {
     BrokerConfig::new(dir).with_listen(loopback_port_0())
 }
 
-async fn partitions_on_disk(db_path: &Path, topic: &str) -> i32 {
-    let advertised = url::Url::parse("tcp://127.0.0.1:9092").expect("static URL");
-    let stop = CancellationToken::new();
-    let storage = storage::open(db_path, "sluice", 111, &advertised, stop.clone())
-        .await
-        .expect("reopen the broker database");
-    let count = partition_count(&storage, topic)
-        .await
-        .expect("topic metadata")
-        .expect("topic exists");
-    stop.cancel();
-    count
-}
-
 #[test]
 fn defaults_are_the_documented_ones() {
     let config = BrokerConfig::default();
     assert_eq!(config.listen.to_string(), "127.0.0.1:9092");
     assert_eq!(config.topics, vec![TopicSpec::new("events", 4)]);
     assert_eq!(config.data_dir, Path::new("./data"));
+    assert_eq!(config.log.flush.to_string(), "1s");
+    assert_eq!(config.log.defaults.retention_ms, 7 * 24 * 3600 * 1000);
+    assert_eq!(config.log.defaults.retention_bytes, -1);
 }
 
 #[test]
-fn topic_names_follow_kafka_rules() {
-    assert!(TopicSpec::new("events.v1_a-b", 1).validate().is_ok());
+fn topic_names_and_configs_follow_kafka_rules() {
+    let log = LogSettings::default();
+    assert!(TopicSpec::new("events.v1_a-b", 1).validate(&log).is_ok());
     for (name, partitions) in [("", 1), ("a b", 1), ("..", 1), ("événements", 1), ("ok", 0)] {
         let error = TopicSpec::new(name, partitions)
-            .validate()
+            .validate(&log)
             .expect_err("invalid topic accepted");
         assert!(
             error.to_string().contains(&format!("`{name}`")),
             "error does not name the topic: {error}"
         );
     }
-}
-
-#[test]
-fn sqlite_url_opens_exactly_the_database_path() {
-    let url = storage::sqlite_url(Path::new("/var/lib/sluice/data/broker.db")).expect("plain path");
-    assert_eq!(url.scheme(), "sqlite");
-    assert_eq!(url.path(), "//var/lib/sluice/data/broker.db");
-
-    for refused in [
-        "/tmp/with space/broker.db",
-        "/tmp/donn\u{e9}es/broker.db",
-        "/tmp/what?/broker.db",
-        "relative/broker.db",
-    ] {
-        let error = storage::sqlite_url(Path::new(refused)).expect_err("path accepted");
-        assert!(
-            matches!(error, BrokerError::UnsupportedDataDir { .. }),
-            "{refused}: {error}"
-        );
-    }
+    let error = TopicSpec::new("events", 1)
+        .with_config("retention.ms", "a week")
+        .validate(&log)
+        .expect_err("invalid config accepted");
+    assert!(error.to_string().contains("retention.ms"), "{error}");
 }
 
 #[tokio::test]
@@ -93,16 +65,50 @@ async fn topics_are_created_once_and_kept_across_restarts() {
 
     let broker = start(config_in(dir.path())).await.expect("first start");
     assert_ne!(broker.local_addr().port(), 0);
-    let db_path = broker.db_path().to_owned();
-    assert!(db_path.ends_with("broker.db") && db_path.exists());
+    let log_dir = broker.log_dir().to_owned();
     broker.shutdown().await.expect("first shutdown");
+    assert!(
+        log_dir.join(".clean-shutdown").exists(),
+        "a clean stop is marked"
+    );
 
     let broker = start(config_in(dir.path()))
         .await
         .expect("restart on the same data");
+    assert!(
+        !log_dir.join(".clean-shutdown").exists(),
+        "the mark goes at start"
+    );
     broker.shutdown().await.expect("second shutdown");
 
-    assert_eq!(partitions_on_disk(&db_path, "events").await, 4);
+    for partition in 0..4 {
+        let segment = log_dir.join(format!("events-{partition}/00000000000000000000.log"));
+        assert!(segment.exists(), "{}", segment.display());
+    }
+    assert!(dir.path().join("broker-meta.redb").exists());
+}
+
+#[tokio::test]
+async fn a_data_dir_of_the_sqlite_engine_is_refused_untouched() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let legacy = dir.path().join("broker.db");
+    std::fs::write(&legacy, b"SQLite format 3").unwrap();
+
+    let error = start(config_in(dir.path()))
+        .await
+        .expect_err("a SQLite data directory accepted");
+
+    let message = error.to_string();
+    assert!(matches!(error, BrokerError::LegacyData { .. }), "{message}");
+    assert!(
+        message.contains("broker.db") && message.contains("move"),
+        "{message}"
+    );
+    assert_eq!(std::fs::read(&legacy).unwrap(), b"SQLite format 3");
+    assert!(
+        !dir.path().join("log").exists(),
+        "nothing is created beside it"
+    );
 }
 
 #[tokio::test]

@@ -72,7 +72,7 @@ pub struct BrokerArgs {
     /// Where the embedded broker listens.
     #[arg(long, env = "SLUICE_BROKER_LISTEN", default_value = "127.0.0.1:9092")]
     pub broker_listen: SocketAddr,
-    /// The data directory: the broker's SQLite log lives in it.
+    /// The data directory: the broker's log (`log/`) and metadata live in it.
     #[arg(long, env = "SLUICE_DATA", default_value = "./data")]
     pub data: PathBuf,
 }

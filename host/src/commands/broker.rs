@@ -29,7 +29,7 @@ impl BrokerCommand {
             println!(
                 "sluice broker listening on {} (log: {})",
                 broker.bootstrap_servers(),
-                broker.db_path().display()
+                broker.log_dir().display()
             );
             shutdown_signal().await;
             broker.shutdown().await?;

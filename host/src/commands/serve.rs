@@ -54,7 +54,7 @@ impl ServeCommand {
                 println!(
                     "broker    {} (log: {})",
                     broker.bootstrap_servers(),
-                    broker.db_path().display()
+                    broker.log_dir().display()
                 );
                 Some(broker)
             } else {

@@ -1,0 +1,249 @@
+//! The Fetch request, served here rather than by tansu's `FetchService`.
+//!
+//! tansu's version sleeps half the wait after every fetch that found data,
+//! caps a response at 5 MiB, and fails the whole request when one partition
+//! is out of range. Kafka's semantics, kept here:
+//!
+//! - answer as soon as `min_bytes` are there; else wait, woken by the next
+//!   append, until `max_wait_ms`;
+//! - at most `partition_max_bytes` per partition and `max_bytes` in all,
+//!   except that the first batch of the first partition with data comes
+//!   whole whatever its size (KIP-74), so a large record never stalls;
+//! - errors per partition: an offset outside the log gets
+//!   `OFFSET_OUT_OF_RANGE` with the log's bounds, so the client resets by
+//!   its `auto.offset.reset`;
+//! - no fetch sessions (KIP-227): session id 0 tells clients to send full
+//!   requests.
+//!
+//! [`FetchSource`] is what the service reads: sluice's log, or (for the
+//! benchmark's no-disk ceiling) another engine.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rama::{Context, Service};
+use tansu_sans_io::fetch_request::FetchTopic;
+use tansu_sans_io::fetch_response::{FetchableTopicResponse, PartitionData};
+use tansu_sans_io::record::deflated::{self, Frame};
+use tansu_sans_io::{ApiKey, ErrorCode, FetchRequest, FetchResponse};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::log::{Log, ReadError};
+
+/// What one partition gave a fetch.
+#[derive(Debug, Default)]
+pub struct PartitionRead {
+    pub error: Option<ErrorCode>,
+    pub high_watermark: i64,
+    pub log_start: i64,
+    pub batches: Vec<deflated::Batch>,
+    pub bytes: usize,
+}
+
+/// Where fetched batches come from.
+#[async_trait]
+pub trait FetchSource: Clone + Debug + Send + Sync + 'static {
+    /// The topic a fetch names (by name up to version 12, by id after), as
+    /// its name and id.
+    async fn topic(&self, topic: &FetchTopic) -> Option<(String, [u8; 16])>;
+
+    /// Whole batches from `offset`, about `max_bytes` of them (always the
+    /// first whole), and the partition's bounds.
+    async fn read(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: usize,
+    ) -> PartitionRead;
+
+    /// Woken after appends, if the source can say; otherwise waits poll.
+    fn appended(&self) -> Option<&Notify>;
+}
+
+#[async_trait]
+impl FetchSource for Arc<Log> {
+    async fn topic(&self, topic: &FetchTopic) -> Option<(String, [u8; 16])> {
+        let found = match (&topic.topic, &topic.topic_id) {
+            (Some(name), _) if !name.is_empty() => self.as_ref().topic(name),
+            (_, Some(id)) => self.topic_by_id(uuid::Uuid::from_bytes(*id)),
+            _ => None,
+        }?;
+        Some((found.name.clone(), found.id.into_bytes()))
+    }
+
+    async fn read(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: usize,
+    ) -> PartitionRead {
+        let Some(partition) = self.partition(topic, partition) else {
+            return PartitionRead {
+                error: Some(ErrorCode::UnknownTopicOrPartition),
+                high_watermark: -1,
+                log_start: -1,
+                ..PartitionRead::default()
+            };
+        };
+        let (log_start, high_watermark) = partition.bounds();
+        let mut read = PartitionRead {
+            high_watermark,
+            log_start,
+            ..PartitionRead::default()
+        };
+        if max_bytes == 0 {
+            return read;
+        }
+        match partition.read(offset, max_bytes) {
+            Ok(fetched) => {
+                read.batches = fetched.batches;
+                read.bytes = fetched.bytes;
+            }
+            Err(ReadError::OutOfRange { .. }) => read.error = Some(ErrorCode::OffsetOutOfRange),
+            Err(ReadError::Storage(error)) => {
+                tracing::error!(topic, partition = partition.index(), offset, %error, "Cannot read the log.");
+                read.error = Some(ErrorCode::KafkaStorageError);
+            }
+        }
+        read
+    }
+
+    fn appended(&self) -> Option<&Notify> {
+        Some(Log::appended(self))
+    }
+}
+
+/// How long a fetch waits between looks when its source cannot wake it.
+const POLL: Duration = Duration::from_millis(5);
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FetchService;
+
+impl ApiKey for FetchService {
+    const KEY: i16 = FetchRequest::KEY;
+}
+
+impl<F: FetchSource> Service<F, FetchRequest> for FetchService {
+    type Response = FetchResponse;
+    type Error = tansu_storage::Error;
+
+    async fn serve(
+        &self,
+        ctx: Context<F>,
+        request: FetchRequest,
+    ) -> Result<FetchResponse, Self::Error> {
+        let source = ctx.state().clone();
+        let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64);
+        let deadline = Instant::now() + wait;
+        let min_bytes = request.min_bytes.max(0) as usize;
+        let max_bytes = request.max_bytes.map_or(usize::MAX, |m| m.max(0) as usize);
+        let topics = request.topics.unwrap_or_default();
+        let mut resolved = Vec::with_capacity(topics.len());
+        for topic in &topics {
+            resolved.push(source.topic(topic).await);
+        }
+        loop {
+            let notified = source.appended().map(Notify::notified);
+            tokio::pin!(notified);
+            if let Some(notified) = notified.as_mut().as_pin_mut() {
+                notified.enable();
+            }
+            let (responses, bytes, failed) =
+                fetch_once(&source, &topics, &resolved, max_bytes).await;
+            let now = Instant::now();
+            if bytes >= min_bytes.max(1) || failed || now >= deadline {
+                return Ok(FetchResponse::default()
+                    .throttle_time_ms(Some(0))
+                    .error_code(Some(ErrorCode::None.into()))
+                    .session_id(Some(0))
+                    .node_endpoints(Some(Vec::new()))
+                    .responses(Some(responses)));
+            }
+            match notified.as_mut().as_pin_mut() {
+                Some(notified) => {
+                    let _ = tokio::time::timeout_at(deadline, notified).await;
+                }
+                None => tokio::time::sleep_until(deadline.min(now + POLL)).await,
+            }
+        }
+    }
+}
+
+/// One pass over the partitions a fetch names. Returns the answers, the
+/// bytes of records in them, and whether a partition answered an error.
+async fn fetch_once<F: FetchSource>(
+    source: &F,
+    topics: &[FetchTopic],
+    resolved: &[Option<(String, [u8; 16])>],
+    max_bytes: usize,
+) -> (Vec<FetchableTopicResponse>, usize, bool) {
+    let mut budget = max_bytes;
+    let mut total = 0usize;
+    let mut failed = false;
+    let mut responses = Vec::with_capacity(topics.len());
+    for (topic, found) in topics.iter().zip(resolved) {
+        let partitions = topic.partitions.as_deref().unwrap_or_default();
+        let mut answers = Vec::with_capacity(partitions.len());
+        for p in partitions {
+            let read = match found {
+                None => PartitionRead {
+                    error: Some(if topic.topic_id.is_some() && topic.topic.is_none() {
+                        ErrorCode::UnknownTopicId
+                    } else {
+                        ErrorCode::UnknownTopicOrPartition
+                    }),
+                    high_watermark: -1,
+                    log_start: -1,
+                    ..PartitionRead::default()
+                },
+                Some((name, _)) => {
+                    let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
+                    let mut read = source.read(name, p.partition, p.fetch_offset, limit).await;
+                    // Only the first partition with data may go over the
+                    // response's budget (KIP-74).
+                    if total > 0 && read.bytes > budget {
+                        read.batches.clear();
+                        read.bytes = 0;
+                    }
+                    read
+                }
+            };
+            failed |= read.error.is_some();
+            total += read.bytes;
+            budget = budget.saturating_sub(read.bytes);
+            answers.push(partition_data(p.partition, read));
+        }
+        responses.push(
+            FetchableTopicResponse::default()
+                .topic(topic.topic.clone())
+                .topic_id(Some(found.as_ref().map_or_else(
+                    || topic.topic_id.unwrap_or_default(),
+                    |(_, id)| *id,
+                )))
+                .partitions(Some(answers)),
+        );
+    }
+    (responses, total, failed)
+}
+
+fn partition_data(index: i32, read: PartitionRead) -> PartitionData {
+    PartitionData::default()
+        .partition_index(index)
+        .error_code(read.error.unwrap_or(ErrorCode::None).into())
+        .high_watermark(read.high_watermark)
+        .last_stable_offset(Some(read.high_watermark))
+        .log_start_offset(Some(read.log_start))
+        .diverging_epoch(None)
+        .current_leader(None)
+        .snapshot_id(None)
+        .aborted_transactions(Some(Vec::new()))
+        .preferred_read_replica(Some(-1))
+        .records((!read.batches.is_empty()).then_some(Frame {
+            batches: read.batches,
+        }))
+}
