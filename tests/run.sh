@@ -34,9 +34,16 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
 fi
 
 # Outside readers and clients the tests use: pyarrow and DuckDB read the lake
-# back as users' tools do; selenium drives the web console in chromium.
-if ! python3 -c "import pyarrow, duckdb, confluent_kafka, selenium" 2>/dev/null; then
-    python3 -m pip install --quiet pyarrow duckdb confluent-kafka selenium
+# back as users' tools do; confluent-kafka (librdkafka) and kafka-python (a
+# pure-Python Kafka client) talk to the embedded broker; selenium drives the
+# web console in chromium.
+if ! python3 -c "import pyarrow, duckdb, confluent_kafka, kafka, selenium" 2>/dev/null; then
+    python3 -m pip install --quiet pyarrow duckdb confluent-kafka kafka-python selenium
+fi
+
+# kafkajs, a JavaScript Kafka client, on the machine's Node.js.
+if [ ! -d tests/node/node_modules/kafkajs ]; then
+    (cd tests/node && npm ci --no-audit --no-fund --silent)
 fi
 
 # Plugin functions are plain Rust: their unit tests run natively.

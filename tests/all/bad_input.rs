@@ -68,9 +68,9 @@ fn bad_events_become_dead_letters_and_good_ones_still_land() {
         .map(|payload| ("one-key".to_string(), payload));
     produce(&broker.brokers, records);
 
-    // 10 MB: larger than the embedded broker stores (tansu could never
-    // serve it back), so it is refused at produce with Kafka's own error,
-    // and the partition keeps flowing behind it.
+    // 10 MB: over the embedded broker's max.message.bytes (8 MiB), so it
+    // is refused at produce with Kafka's own error, and the partition keeps
+    // flowing behind it.
     let ten_mb = format!(
         r#"{{"event_type": "purchase_sword", "pad": "{}"}}"#,
         "x".repeat(10 << 20)

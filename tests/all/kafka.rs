@@ -15,15 +15,23 @@ pub struct Broker {
     pub process: Sluice,
     pub brokers: String,
     port: u16,
+    extra: Vec<String>,
 }
 
 impl Broker {
     pub fn start(dir: &Path) -> Broker {
+        Broker::start_with(dir, &[])
+    }
+
+    /// With more `sluice broker` flags.
+    pub fn start_with(dir: &Path, extra: &[&str]) -> Broker {
         let port = free_port();
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let mut broker = Broker {
-            process: spawn_broker(dir, port, "broker"),
+            process: spawn_broker(dir, port, "broker", &extra),
             brokers: format!("127.0.0.1:{port}"),
             port,
+            extra,
         };
         broker.wait(dir, "broker");
         broker
@@ -32,7 +40,12 @@ impl Broker {
     /// kill -9, then start again on the same port and data.
     pub fn crash_and_restart(&mut self, dir: &Path, log: &'static str) {
         self.process.kill();
-        self.process = spawn_broker(dir, self.port, log);
+        self.restart(dir, log);
+    }
+
+    /// Starts the broker again (after it was killed) on the same port and data.
+    pub fn restart(&mut self, dir: &Path, log: &'static str) {
+        self.process = spawn_broker(dir, self.port, log, &self.extra);
         self.wait(dir, log);
     }
 
@@ -42,18 +55,18 @@ impl Broker {
     }
 }
 
-fn spawn_broker(dir: &Path, port: u16, log: &'static str) -> Sluice {
-    Sluice::start(
-        log,
-        &[
-            "broker",
-            "--broker-listen",
-            &format!("127.0.0.1:{port}"),
-            "--data",
-            dir.join("data").to_str().unwrap(),
-        ],
-        dir,
-    )
+fn spawn_broker(dir: &Path, port: u16, log: &'static str, extra: &[String]) -> Sluice {
+    let listen = format!("127.0.0.1:{port}");
+    let data = dir.join("data");
+    let mut args = vec![
+        "broker",
+        "--broker-listen",
+        &listen,
+        "--data",
+        data.to_str().unwrap(),
+    ];
+    args.extend(extra.iter().map(String::as_str));
+    Sluice::start(log, &args, dir)
 }
 
 /// Produces `(key, payload)` records to `events` and waits until every one

@@ -4,6 +4,7 @@
 mod api;
 mod bad_input;
 mod bench;
+mod broker;
 mod cli;
 mod console;
 mod hot;

@@ -199,7 +199,7 @@ def produce_acked(args):
 
     def delivered(error, message):
         if error is None:
-            acked_file.write(message.value().decode() + "\n")
+            acked_file.write(message.value().split(b" ", 1)[0].decode() + "\n")
             state["acked"] += 1
         else:
             state["failed"] += 1

@@ -80,6 +80,17 @@ impl TopicSpec {
     }
 }
 
+/// Which storage engine holds the log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StorageEngine {
+    /// sluice's segment files: the durable one, and the default.
+    #[default]
+    Log,
+    /// tansu's in-memory engine: nothing on disk, lost at exit. The
+    /// benchmark's no-disk ceiling; needs the `bench-ceiling` cargo feature.
+    TansuMemory,
+}
+
 /// How to run the embedded broker. `Default` is what `sluice serve` uses:
 /// `./data`, `127.0.0.1:9092`, topic `events` with 4 partitions.
 #[derive(Debug, Clone)]
@@ -99,6 +110,7 @@ pub struct BrokerConfig {
     pub maintenance_interval: Duration,
     /// fsync policy and the topics' default log settings.
     pub log: LogSettings,
+    pub engine: StorageEngine,
 }
 
 impl Default for BrokerConfig {
@@ -111,6 +123,7 @@ impl Default for BrokerConfig {
             cluster_id: "sluice".to_owned(),
             maintenance_interval: Duration::from_secs(300),
             log: LogSettings::default(),
+            engine: StorageEngine::Log,
         }
     }
 }

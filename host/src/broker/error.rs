@@ -80,6 +80,14 @@ pub enum BrokerError {
         path: PathBuf,
     },
 
+    #[error(
+        "this sluice was built without the in-memory ceiling engine; build it with `cargo build --release --features bench-ceiling`"
+    )]
+    EngineNotBuilt,
+
+    #[error("cannot start tansu's in-memory engine: {0}")]
+    Ceiling(String),
+
     #[error("cannot build the broker's request handlers: {source}")]
     Services {
         #[source]

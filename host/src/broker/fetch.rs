@@ -118,6 +118,64 @@ impl FetchSource for Arc<Log> {
     }
 }
 
+/// Any tansu storage engine as a fetch source, through its `Storage`
+/// calls: how the benchmark's in-memory ceiling is served.
+#[cfg(feature = "bench-ceiling")]
+#[derive(Clone, Debug)]
+pub struct StorageSource<S>(pub S);
+
+#[cfg(feature = "bench-ceiling")]
+#[async_trait]
+impl<S: tansu_storage::Storage> FetchSource for StorageSource<S> {
+    async fn topic(&self, topic: &FetchTopic) -> Option<(String, [u8; 16])> {
+        let id = tansu_storage::TopicId::from(topic);
+        let metadata = self.0.metadata(Some(&[id])).await.ok()?;
+        let found = metadata.topics().first()?;
+        if found.error_code != i16::from(ErrorCode::None) {
+            return None;
+        }
+        Some((found.name.clone()?, found.topic_id.unwrap_or_default()))
+    }
+
+    async fn read(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: usize,
+    ) -> PartitionRead {
+        let topition = tansu_storage::Topition::new(topic, partition);
+        let mut read = PartitionRead::default();
+        match self.0.offset_stage(&topition).await {
+            Ok(stage) => {
+                read.high_watermark = stage.high_watermark();
+                read.log_start = stage.log_start();
+            }
+            Err(_) => {
+                read.error = Some(ErrorCode::UnknownTopicOrPartition);
+                return read;
+            }
+        }
+        if max_bytes == 0 || offset >= read.high_watermark {
+            return read;
+        }
+        let max = u32::try_from(max_bytes).unwrap_or(u32::MAX);
+        let isolation = tansu_sans_io::IsolationLevel::ReadUncommitted;
+        match self.0.fetch(&topition, offset, 1, max, isolation).await {
+            Ok(batches) => {
+                read.bytes = batches.iter().map(|b| b.record_data.len() + 61).sum();
+                read.batches = batches;
+            }
+            Err(_) => read.error = Some(ErrorCode::OffsetOutOfRange),
+        }
+        read
+    }
+
+    fn appended(&self) -> Option<&Notify> {
+        None
+    }
+}
+
 /// How long a fetch waits between looks when its source cannot wake it.
 const POLL: Duration = Duration::from_millis(5);
 

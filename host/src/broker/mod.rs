@@ -24,6 +24,8 @@
 //! [`start`] returns a [`RunningBroker`] that knows its bound address;
 //! [`run`] is `start` plus waiting for a shutdown future.
 
+#[cfg(feature = "bench-ceiling")]
+mod ceiling;
 mod config;
 mod coordinator;
 mod engine;
@@ -38,8 +40,8 @@ mod server;
 mod tests;
 
 pub use config::{
-    BrokerConfig, DEFAULT_LISTEN, DEFAULT_TOPIC, DEFAULT_TOPIC_PARTITIONS, TANSU_LOG_DIRECTIVES,
-    TopicSpec,
+    BrokerConfig, DEFAULT_LISTEN, DEFAULT_TOPIC, DEFAULT_TOPIC_PARTITIONS, StorageEngine,
+    TANSU_LOG_DIRECTIVES, TopicSpec,
 };
 pub use error::BrokerError;
 pub use log::{FlushPolicy, LogSettings, TopicConfig};

@@ -24,7 +24,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::{Instrument as _, debug, info, info_span, warn};
 use url::Url;
 
-use super::config::{BrokerConfig, LEGACY_DB_FILE, TopicSpec};
+use super::config::{BrokerConfig, LEGACY_DB_FILE, StorageEngine, TopicSpec};
 use super::coordinator::GroupCoordinator;
 use super::engine::Engine;
 use super::error::BrokerError;
@@ -128,43 +128,33 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, BrokerError> {
     let advertised = advertised_url(config.advertised.as_deref(), local_addr)?;
 
     let log_dir = BrokerConfig::log_dir_in(&data_dir);
-    let meta_path = BrokerConfig::meta_path_in(&data_dir);
-    let settings = config.log;
-    let opened = {
-        let log_dir = log_dir.clone();
-        tokio::task::spawn_blocking(move || -> Result<(Arc<Log>, Arc<Metadata>), BrokerError> {
-            let started = std::time::Instant::now();
-            let meta = Arc::new(Metadata::open(&meta_path)?);
-            let log = Arc::new(Log::open(&log_dir, meta.clone(), settings)?);
-            debug!(took = ?started.elapsed(), "Log opened.");
-            Ok((log, meta))
-        })
-        .await
-        .map_err(|source| BrokerError::Task {
-            addr: local_addr,
-            source,
-        })??
+    let (service, groups, log) = match config.engine {
+        StorageEngine::Log => {
+            let (log, meta) = open_log(&config, &data_dir, local_addr).await?;
+            let groups = GroupCoordinator::new(meta)?;
+            let engine = Engine::new(
+                log.clone(),
+                groups.clone(),
+                &config.cluster_id,
+                NODE_ID,
+                advertised.clone(),
+            );
+            let service = kafka_service(&config.cluster_id, engine, log.clone(), groups.clone())
+                .map_err(|source| BrokerError::Services { source })?;
+            (service, groups, Some(log))
+        }
+        StorageEngine::TansuMemory => {
+            let (service, groups) = ceiling(&config, &data_dir, &advertised).await?;
+            (service, groups, None)
+        }
     };
-    let (log, meta) = opened;
-    for topic in &config.topics {
-        ensure_topic(&log, topic).await?;
-    }
-    let groups = GroupCoordinator::new(meta)?;
-    let engine = Engine::new(
-        log.clone(),
-        groups.clone(),
-        &config.cluster_id,
-        NODE_ID,
-        advertised.clone(),
-    );
-    let service = kafka_service(&config.cluster_id, engine, log.clone(), groups.clone())
-        .map_err(|source| BrokerError::Services { source })?;
 
     info!(
         listen = %local_addr,
         advertised = %advertised,
         log = %log_dir.display(),
-        flush = %settings.flush,
+        flush = %config.log.flush,
+        engine = ?config.engine,
         "Broker listening."
     );
     let stop = CancellationToken::new();
@@ -189,6 +179,52 @@ pub async fn start(config: BrokerConfig) -> Result<RunningBroker, BrokerError> {
         stop,
         task,
     })
+}
+
+/// Opens the metadata store and the log (recovering what a crash left) and
+/// makes sure the configured topics exist.
+async fn open_log(
+    config: &BrokerConfig,
+    data_dir: &Path,
+    local_addr: SocketAddr,
+) -> Result<(Arc<Log>, Arc<Metadata>), BrokerError> {
+    let log_dir = BrokerConfig::log_dir_in(data_dir);
+    let meta_path = BrokerConfig::meta_path_in(data_dir);
+    let settings = config.log;
+    let (log, meta) = tokio::task::spawn_blocking(move || -> Result<_, BrokerError> {
+        let started = std::time::Instant::now();
+        let meta = Arc::new(Metadata::open(&meta_path)?);
+        let log = Arc::new(Log::open(&log_dir, meta.clone(), settings)?);
+        debug!(took = ?started.elapsed(), "Log opened.");
+        Ok((log, meta))
+    })
+    .await
+    .map_err(|source| BrokerError::Task {
+        addr: local_addr,
+        source,
+    })??;
+    for topic in &config.topics {
+        ensure_topic(&log, topic).await?;
+    }
+    Ok((log, meta))
+}
+
+#[cfg(feature = "bench-ceiling")]
+async fn ceiling(
+    config: &BrokerConfig,
+    data_dir: &Path,
+    advertised: &Url,
+) -> Result<(KafkaService, GroupCoordinator), BrokerError> {
+    super::ceiling::open(config, data_dir, advertised, NODE_ID).await
+}
+
+#[cfg(not(feature = "bench-ceiling"))]
+async fn ceiling(
+    _config: &BrokerConfig,
+    _data_dir: &Path,
+    _advertised: &Url,
+) -> Result<(KafkaService, GroupCoordinator), BrokerError> {
+    Err(BrokerError::EngineNotBuilt)
 }
 
 /// Creates the topic if it is missing. An existing topic must have the
@@ -328,7 +364,8 @@ fn advertised_url(advertised: Option<&str>, bound: SocketAddr) -> Result<Url, Br
 struct Serving {
     listener: TcpListener,
     service: KafkaService,
-    log: Arc<Log>,
+    /// None for the in-memory ceiling, which has nothing to maintain.
+    log: Option<Arc<Log>>,
     groups: GroupCoordinator,
     maintenance_interval: Duration,
     stop: CancellationToken,
@@ -342,13 +379,15 @@ impl Serving {
         let background = CancellationToken::new();
         let mut workers = JoinSet::new();
         workers.spawn(self.groups.clone().run_timers(background.clone()));
-        workers.spawn(maintain(
-            self.log.clone(),
-            self.maintenance_interval,
-            background.clone(),
-        ));
-        if let FlushPolicy::Interval(every) = self.log.settings().flush {
-            workers.spawn(flush_every(self.log.clone(), every, background.clone()));
+        if let Some(log) = &self.log {
+            workers.spawn(maintain(
+                log.clone(),
+                self.maintenance_interval,
+                background.clone(),
+            ));
+            if let FlushPolicy::Interval(every) = log.settings().flush {
+                workers.spawn(flush_every(log.clone(), every, background.clone()));
+            }
         }
         loop {
             tokio::select! {
@@ -369,13 +408,16 @@ impl Serving {
         connections.shutdown().await;
         background.cancel();
         while workers.join_next().await.is_some() {}
-        let log = self.log.clone();
-        match tokio::task::spawn_blocking(move || log.close()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                warn!(%error, "The log did not close cleanly; the next start checks it.")
+        if let Some(log) = self.log.clone() {
+            let closed = tokio::task::spawn_blocking(move || log.close()).await;
+            let error = match closed {
+                Ok(Ok(())) => None,
+                Ok(Err(error)) => Some(error.to_string()),
+                Err(error) => Some(error.to_string()),
+            };
+            if let Some(error) = error {
+                warn!(%error, "The log did not close cleanly; the next start checks it.");
             }
-            Err(error) => warn!(%error, "The log did not close cleanly; the next start checks it."),
         }
         drop(self.data_dir_lock);
         info!("Broker stopped.");

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use crate::config::Config;
+use crate::broker::{BrokerConfig, FlushPolicy, LogSettings, TopicConfig, TopicSpec};
+use crate::config::{BrokerSection, Config};
 use crate::http::{ADMIN_TOKEN_FILE, AdminToken};
 
 #[derive(Debug, Clone, Args)]
@@ -75,6 +76,90 @@ pub struct BrokerArgs {
     /// The data directory: the broker's log (`log/`) and metadata live in it.
     #[arg(long, env = "SLUICE_DATA", default_value = "./data")]
     pub data: PathBuf,
+    /// When the broker syncs its log to disk: `request` (before each produce
+    /// is acknowledged), an interval such as `1s`, or `never` [config: broker.flush; default 1s].
+    #[arg(long, env = "SLUICE_LOG_FLUSH")]
+    pub log_flush: Option<String>,
+    /// Delete closed log segments whose records are all older than this
+    /// (`7d`, `12h`, `forever`) [config: broker.retention; default 7d].
+    #[arg(long, env = "SLUICE_LOG_RETENTION")]
+    pub log_retention: Option<String>,
+    /// Delete a partition's oldest segments while it is larger than this;
+    /// -1 for no limit [config: broker.retention_bytes; default -1].
+    #[arg(long, allow_negative_numbers = true)]
+    pub log_retention_bytes: Option<i64>,
+    /// Close a log segment past this size [config: broker.segment_bytes; default 1 GiB].
+    #[arg(long)]
+    pub log_segment_bytes: Option<u64>,
+    /// The largest record batch a producer may send [config: broker.max_message_bytes; default 8 MiB].
+    #[arg(long)]
+    pub message_max_bytes: Option<u64>,
+    /// How often retention runs [config: broker.retention_check; default 5m].
+    #[arg(long)]
+    pub log_retention_check: Option<String>,
+}
+
+impl BrokerArgs {
+    /// The embedded broker's config: the config file's `[broker]` table,
+    /// then these flags over it, with the `events` topic of `partitions`.
+    pub fn broker_config(
+        &self,
+        file: &BrokerSection,
+        partitions: i32,
+    ) -> anyhow::Result<BrokerConfig> {
+        let flush = self.log_flush.as_deref().unwrap_or(&file.flush);
+        let flush: FlushPolicy = flush
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("broker flush: {e}"))?;
+        let retention = self.log_retention.as_deref().unwrap_or(&file.retention);
+        let retention_ms = match retention.trim() {
+            "forever" | "-1" => -1,
+            text => humantime::parse_duration(text)
+                .map(|d| d.as_millis() as i64)
+                .with_context(|| {
+                    format!("broker retention `{text}`: a duration such as `7d`, or `forever`")
+                })?,
+        };
+        let check = self
+            .log_retention_check
+            .as_deref()
+            .unwrap_or(&file.retention_check);
+        let maintenance_interval = humantime::parse_duration(check)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .with_context(|| {
+                format!("broker retention check `{check}`: a duration such as `5m`")
+            })?;
+        let retention_bytes = self.log_retention_bytes.unwrap_or(file.retention_bytes);
+        if retention_bytes < -1 {
+            anyhow::bail!("broker retention bytes {retention_bytes}: -1 (no limit) or more");
+        }
+        let defaults = TopicConfig {
+            retention_ms,
+            retention_bytes,
+            segment_bytes: self.log_segment_bytes.unwrap_or(file.segment_bytes),
+            max_message_bytes: self.message_max_bytes.unwrap_or(file.max_message_bytes),
+            ..TopicConfig::default()
+        };
+        // The settings go through the same checks as a topic's own configs.
+        let checked = TopicConfig::default()
+            .with_overrides(&defaults.as_overrides())
+            .map_err(|fault| anyhow::anyhow!("broker settings: {fault}"))?;
+        let config = BrokerConfig::new(&self.data)
+            .with_listen(self.broker_listen)
+            .with_topics(vec![TopicSpec::new(
+                crate::broker::DEFAULT_TOPIC,
+                partitions,
+            )])
+            .with_log(LogSettings {
+                flush,
+                defaults: checked,
+            });
+        Ok(BrokerConfig {
+            maintenance_interval,
+            ..config
+        })
+    }
 }
 
 /// How a client command (`sluice tail`, `sluice sql`) reaches a running

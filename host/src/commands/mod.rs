@@ -31,7 +31,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run everything in one process: embedded broker, pipelines, lake, HTTP.
-    Serve(serve::ServeCommand),
+    Serve(Box<serve::ServeCommand>),
     /// Run the game API alone, logging events to a Kafka it connects to.
     Api(api::ApiCommand),
     /// Run the embedded Kafka-compatible broker alone.

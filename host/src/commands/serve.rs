@@ -12,7 +12,6 @@ use clap::Args;
 use super::api::{ApiArgs, serve_until_stopped};
 use super::args::{BrokerArgs, ConfigArgs, shutdown_or_exit};
 use super::query::QueryArgs;
-use crate::broker::{BrokerConfig, TopicSpec};
 use crate::config::Config;
 use crate::pipeline::start_pipelines;
 
@@ -42,12 +41,8 @@ impl ServeCommand {
         runtime.block_on(async {
             let broker = if !self.config.names_brokers()? {
                 let broker = crate::broker::start(
-                    BrokerConfig::new(&self.broker.data)
-                        .with_listen(self.broker.broker_listen)
-                        .with_topics(vec![TopicSpec::new(
-                            crate::broker::DEFAULT_TOPIC,
-                            crate::broker::DEFAULT_TOPIC_PARTITIONS,
-                        )]),
+                    self.broker
+                        .broker_config(&config.broker, crate::broker::DEFAULT_TOPIC_PARTITIONS)?,
                 )
                 .await?;
                 config.source.brokers = broker.bootstrap_servers();

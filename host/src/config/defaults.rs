@@ -121,6 +121,30 @@ impl Default for LimitsConfig {
     }
 }
 
+pub(super) fn broker_flush() -> String {
+    crate::broker::FlushPolicy::default().to_string()
+}
+
+pub(super) fn broker_retention() -> String {
+    "7d".to_string()
+}
+
+pub(super) fn broker_retention_bytes() -> i64 {
+    -1
+}
+
+pub(super) fn broker_segment_bytes() -> u64 {
+    crate::broker::TopicConfig::default().segment_bytes
+}
+
+pub(super) fn broker_max_message_bytes() -> u64 {
+    crate::broker::TopicConfig::default().max_message_bytes
+}
+
+pub(super) fn broker_retention_check() -> String {
+    "5m".to_string()
+}
+
 pub(super) fn query_timeout_seconds() -> f64 {
     30.0
 }

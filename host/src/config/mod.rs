@@ -36,6 +36,8 @@ pub struct Config {
     pub pipelines: Vec<PipelineConfig>,
     #[serde(default)]
     pub query: QueryConfig,
+    #[serde(default)]
+    pub broker: BrokerSection,
     /// SQL views over the tables, name → query: how old table names (the
     /// reference's `join_guilds`) keep working.
     #[serde(default = "defaults::views")]
@@ -66,6 +68,40 @@ pub struct QueryConfig {
 impl Default for QueryConfig {
     fn default() -> QueryConfig {
         toml::from_str("").expect("the empty [query] is valid")
+    }
+}
+
+/// How the embedded broker (`sluice broker`, and `sluice serve` when no
+/// Kafka is named) keeps its log; `sluice broker` flags override these.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerSection {
+    /// When the log is synced to disk: `request` (before each produce is
+    /// acknowledged), an interval such as `1s`, or `never` (the OS decides).
+    #[serde(default = "defaults::broker_flush")]
+    pub flush: String,
+    /// Closed segments whose records are all older than this are deleted
+    /// (`7d`, `12h`, or `forever`): Kafka's `retention.ms`.
+    #[serde(default = "defaults::broker_retention")]
+    pub retention: String,
+    /// A partition's oldest segments are deleted while it is larger; -1: no
+    /// limit. Kafka's `retention.bytes`.
+    #[serde(default = "defaults::broker_retention_bytes")]
+    pub retention_bytes: i64,
+    /// A segment is closed past this size (Kafka's `segment.bytes`).
+    #[serde(default = "defaults::broker_segment_bytes")]
+    pub segment_bytes: u64,
+    /// The largest record batch a producer may send (Kafka's `max.message.bytes`).
+    #[serde(default = "defaults::broker_max_message_bytes")]
+    pub max_message_bytes: u64,
+    /// How often retention runs (Kafka's `log.retention.check.interval.ms`).
+    #[serde(default = "defaults::broker_retention_check")]
+    pub retention_check: String,
+}
+
+impl Default for BrokerSection {
+    fn default() -> BrokerSection {
+        toml::from_str("").expect("the empty [broker] is valid")
     }
 }
 

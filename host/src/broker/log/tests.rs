@@ -399,6 +399,11 @@ fn a_retried_batch_is_acknowledged_once_even_after_a_crash() {
 fn bad_batches_are_refused_with_kafkas_codes() {
     let dir = tempfile::tempdir().unwrap();
     let log = open_with_topic(dir.path(), settings(1 << 30), 1);
+    log.alter_topic(
+        TOPIC,
+        &[("max.message.bytes".into(), Some((1 << 20).to_string()))],
+    )
+    .unwrap();
     let too_big = batch_of(&[vec![b'x'; 2 << 20]], Spec::default());
     assert_eq!(
         append(&log, &too_big).unwrap_err().code(),
@@ -414,7 +419,8 @@ fn bad_batches_are_refused_with_kafkas_codes() {
         ErrorCode::CorruptMessage
     );
 
-    // 64 MiB of zeros in a few KiB of zstd: a decompression bomb.
+    // 64 MiB of zeros in a few KiB of zstd, over the 16 MiB a 1 MiB batch
+    // may inflate to: a decompression bomb.
     let bomb = batch_of(
         &[vec![0u8; 64 << 20]],
         Spec {

@@ -1,71 +1,147 @@
-//! Part 2, the broker's ceiling: the embedded broker (tansu on SQLite) with
-//! the topic `events`, filled by an rdkafka producer, then drained by a bare
-//! rdkafka consumer that does nothing with the records.
+//! Part 2, the broker: `sluice broker`, started by this binary as a child
+//! process with its data in a fresh folder, filled by an rdkafka producer
+//! (`acks=all`, idempotent), then drained by a bare rdkafka consumer that
+//! does nothing with the records. The broker's CPU time and peak memory are
+//! read from its own `/proc` entry, so they are the broker's alone.
+//!
+//! Engines side by side, on the same events: the log with its default
+//! fsync (every second), the log synced before every acknowledgement, and
+//! tansu's in-memory engine, the no-disk ceiling (built only with the
+//! `bench-ceiling` cargo feature).
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::io::{BufRead as _, BufReader};
+use std::net::{Ipv4Addr, TcpListener};
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use clap::ValueEnum;
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use tokio::runtime::Runtime;
 
-use crate::broker::{BrokerConfig, RunningBroker, TopicSpec};
 use crate::source::consumer_config;
 
 use super::super::events::EventMix;
+use super::measure::{cpu_of, peak_rss_of};
 use super::{Expected, TOPIC, WorkDir};
 
-/// An embedded broker on a port of its own, with its data in a fresh
-/// directory, and the runtime it runs on (the pipelines of part 3 share it,
-/// as in `sluice serve`).
-pub(super) struct BrokerFixture {
-    pub(super) runtime: Runtime,
-    broker: Option<RunningBroker>,
+/// A storage engine for the embedded broker, as the benchmark runs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BrokerEngine {
+    /// The log, synced to disk every second (the default).
+    Log,
+    /// The log, synced before each produce is acknowledged.
+    LogFsync,
+    /// tansu's in-memory engine: no disk at all, the ceiling (needs a build
+    /// with `--features bench-ceiling`).
+    TansuMemory,
+}
+
+impl BrokerEngine {
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            BrokerEngine::Log => "log, fsync every 1 s",
+            BrokerEngine::LogFsync => "log, fsync per request",
+            BrokerEngine::TansuMemory => "tansu in-memory (ceiling)",
+        }
+    }
+
+    /// Whether this binary can run it.
+    pub(super) fn built(self) -> bool {
+        self != BrokerEngine::TansuMemory || cfg!(feature = "bench-ceiling")
+    }
+}
+
+/// `sluice broker` as a child process; stopped (SIGTERM) when dropped.
+pub(super) struct BrokerProcess {
+    child: Child,
+    bootstrap: String,
     _work: WorkDir,
 }
 
-impl BrokerFixture {
-    pub(super) fn start() -> anyhow::Result<BrokerFixture> {
+impl BrokerProcess {
+    pub(super) fn start(engine: BrokerEngine) -> anyhow::Result<BrokerProcess> {
         let work = WorkDir::new("broker")?;
-        let runtime = crate::commands::runtime()?;
-        let config = BrokerConfig::new(work.path().join("data"))
-            .with_listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-            .with_topics(vec![TopicSpec::new(
-                TOPIC,
-                crate::broker::DEFAULT_TOPIC_PARTITIONS,
-            )]);
-        let broker = runtime
-            .block_on(crate::broker::start(config))
-            .context("starting the embedded broker")?;
-        Ok(BrokerFixture {
-            runtime,
-            broker: Some(broker),
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port();
+        let bootstrap = format!("127.0.0.1:{port}");
+        let exe = std::env::current_exe().context("finding this sluice binary")?;
+        let data = work.path().join("data");
+        let mut command = Command::new(exe);
+        command
+            .args(["broker", "--broker-listen", &bootstrap, "--data"])
+            .arg(&data)
+            .env("SLUICE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(work.path().join("broker.log"))?);
+        match engine {
+            BrokerEngine::Log => {}
+            BrokerEngine::LogFsync => {
+                command.args(["--log-flush", "request"]);
+            }
+            BrokerEngine::TansuMemory => {
+                command.args(["--engine", "tansu-memory"]);
+            }
+        }
+        let mut child = command.spawn().context("starting `sluice broker`")?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("listening on") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = child.kill();
+            let log = std::fs::read_to_string(work.path().join("broker.log")).unwrap_or_default();
+            bail!("`sluice broker` ({}) did not start: {log}", engine.label());
+        }
+        Ok(BrokerProcess {
+            child,
+            bootstrap,
             _work: work,
         })
     }
 
-    pub(super) fn bootstrap(&self) -> String {
-        self.broker
-            .as_ref()
-            .map(RunningBroker::bootstrap_servers)
-            .unwrap_or_default()
+    pub(super) fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+
+    /// CPU seconds (user + system) the broker process has used so far.
+    pub(super) fn cpu(&self) -> f64 {
+        cpu_of(self.child.id())
+    }
+
+    /// The broker's peak resident memory so far.
+    pub(super) fn peak_rss(&self) -> Option<u64> {
+        peak_rss_of(self.child.id())
     }
 }
 
-impl Drop for BrokerFixture {
+impl Drop for BrokerProcess {
     fn drop(&mut self) {
-        if let Some(broker) = self.broker.take()
-            && let Err(e) = self.runtime.block_on(broker.shutdown())
-        {
-            eprintln!("warning: the benchmark broker did not stop cleanly: {e}");
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
+        eprintln!("warning: the benchmark broker did not stop within 30 s; killing it");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -91,19 +167,19 @@ impl ProducerContext for Deliveries {
 }
 
 /// Produces `events` events of the mix seeded with `seed`, round robin over
-/// the partitions, and waits until every one is acknowledged. Returns the
-/// time taken (generation included) and what the lake should get from them.
+/// the partitions, idempotent with `acks=all`, and waits until every one is
+/// acknowledged. Returns the time taken (generation included) and what the
+/// lake should get from them.
 pub(super) fn produce(
-    fixture: &BrokerFixture,
+    bootstrap: &str,
     events: u64,
     seed: u64,
 ) -> anyhow::Result<(Duration, Expected)> {
     let producer: BaseProducer<Deliveries> = ClientConfig::new()
-        .set("bootstrap.servers", fixture.bootstrap())
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
-        // At 5, librdkafka spins against tansu (issue 4's measurements).
-        .set("max.in.flight.requests.per.connection", "2")
         .create_with_context(Deliveries::default())
         .context("creating the benchmark producer")?;
     let partitions = crate::broker::DEFAULT_TOPIC_PARTITIONS as u64;
@@ -160,8 +236,8 @@ pub(super) struct DrainRun {
 
 /// Drains `events` records with a consumer in the fresh group `group`,
 /// configured as the pipeline's source is, doing nothing with them.
-pub(super) fn drain(fixture: &BrokerFixture, events: u64, group: &str) -> anyhow::Result<DrainRun> {
-    let consumer: BaseConsumer = consumer_config(&fixture.bootstrap(), group)
+pub(super) fn drain(bootstrap: &str, events: u64, group: &str) -> anyhow::Result<DrainRun> {
+    let consumer: BaseConsumer = consumer_config(bootstrap, group)
         .create()
         .context("creating the benchmark consumer")?;
     consumer.subscribe(&[TOPIC])?;

@@ -1,7 +1,8 @@
-//! Part 3, end to end: the embedded broker → the pipeline service (its Kafka
-//! source, both default pipelines) → tables in a lake directory, timed until
-//! every event was consumed by every pipeline and the service stopped, which
-//! flushes and renames the last files into place and commits.
+//! Part 3, end to end: the broker of part 2 (its own process) → the
+//! pipeline service in this process (its Kafka source, both default
+//! pipelines) → tables in a lake directory, timed until every event was
+//! consumed by every pipeline and the service stopped, which flushes and
+//! renames the last files into place and commits.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use anyhow::bail;
 use crate::config::Config;
 use crate::pipeline::start_pipelines;
 
-use super::broker::{BrokerFixture, patience};
+use super::broker::patience;
 use super::measure::{CpuSpent, LakeCount, cpu_between, cpu_by_thread, process_cpu};
 use super::{Expected, Setup, WorkDir};
 
@@ -30,7 +31,7 @@ pub(super) struct E2eRun {
 
 pub(super) fn run(
     setup: &Setup,
-    fixture: &BrokerFixture,
+    bootstrap: &str,
     events: u64,
     expected: &Expected,
     group: &str,
@@ -38,7 +39,8 @@ pub(super) fn run(
     let work = WorkDir::new("e2e")?;
     let mut config: Config = setup.config.clone();
     config.lake.url = work.path().join("lake").display().to_string();
-    config.source.brokers = fixture.bootstrap();
+    config.source.brokers = bootstrap.to_string();
+    let runtime = crate::commands::runtime()?;
     config.source.group = group.to_string();
     let metrics = crate::http::prometheus();
     let before = events_in(&metrics.render());
@@ -46,9 +48,7 @@ pub(super) fn run(
     let cpu_before = cpu_by_thread();
     let process_before = process_cpu();
     let started = Instant::now();
-    let running = fixture
-        .runtime
-        .block_on(start_pipelines(&config, fixture.runtime.handle().clone()))?;
+    let running = runtime.block_on(start_pipelines(&config, runtime.handle().clone()))?;
     let patience = patience(events);
     loop {
         std::thread::sleep(POLL);

@@ -39,11 +39,16 @@ pub(super) fn show_count(n: u64) -> String {
 
 /// Peak resident memory of this process (`VmHWM`), in bytes.
 pub(super) fn peak_rss() -> Option<u64> {
-    status_kib("VmHWM:").map(|kib| kib << 10)
+    status_kib("self", "VmHWM:").map(|kib| kib << 10)
 }
 
-fn status_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+/// Peak resident memory of another process, in bytes.
+pub(super) fn peak_rss_of(pid: u32) -> Option<u64> {
+    status_kib(&pid.to_string(), "VmHWM:").map(|kib| kib << 10)
+}
+
+fn status_kib(process: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     line[field.len()..]
         .trim()
@@ -65,7 +70,16 @@ const TICKS: f64 = 100.0;
 
 /// CPU seconds (user + system) of the whole process, ended threads included.
 pub(super) fn process_cpu() -> f64 {
-    std::fs::read_to_string("/proc/self/stat")
+    cpu_of_process("self")
+}
+
+/// CPU seconds (user + system) of another process.
+pub(super) fn cpu_of(pid: u32) -> f64 {
+    cpu_of_process(&pid.to_string())
+}
+
+fn cpu_of_process(process: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{process}/stat"))
         .ok()
         .and_then(|stat| cpu_of_stat(&stat).map(|(_, secs)| secs))
         .unwrap_or(0.0)

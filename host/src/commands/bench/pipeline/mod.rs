@@ -5,9 +5,11 @@
 //! 1. `memory`: the engine alone, batches handed over from memory as the
 //!    Kafka source hands them, into Parquet files in a lake directory
 //!    (`memory.rs`);
-//! 2. `broker`: the embedded broker's ceiling, a bare consumer draining the
-//!    topic (`broker.rs`);
-//! 3. `e2e`: broker → pipeline service → tables in the lake (`e2e.rs`);
+//! 2. `broker`: `sluice broker` in its own process, per storage engine (the
+//!    log; the log synced per request; tansu's in-memory engine, the
+//!    no-disk ceiling): produce, then a bare consumer's drain, with the
+//!    broker's CPU per message and peak memory (`broker.rs`);
+//! 3. `e2e`: that broker → pipeline service → tables in the lake (`e2e.rs`);
 //! 4. `hot` (only with `--only hot`): part 1's feed for two windows while a
 //!    new build of `game_events` lands in the watched plugin folder
 //!    (`hot.rs`).
@@ -31,16 +33,23 @@ use clap::{Args, ValueEnum};
 use crate::config::Config;
 
 use super::events::{EventKind, EventMix};
+pub use broker::BrokerEngine;
+use broker::{BrokerProcess, DrainRun};
+use e2e::E2eRun;
 pub(super) use measure::parse_count;
 use measure::{CpuSpent, LakeCount, Spread, mib, peak_rss, reset_peak_rss, show_count, thousands};
 
 /// The topic the benchmark's events are on, as in `sluice serve`.
 const TOPIC: &str = crate::config::DEFAULT_TOPIC;
 
-/// The targets, printed beside the figures.
+/// The issues' targets, printed beside the figures.
 const TARGET_MEMORY_RATE: f64 = 500_000.0;
 const TARGET_E2E_SHARE: f64 = 0.8;
 const TARGET_RSS: u64 = 500 << 20;
+const TARGET_PRODUCE_RATE: f64 = 500_000.0;
+const TARGET_DRAIN_RATE: f64 = 1_000_000.0;
+const TARGET_BROKER_CPU_US: f64 = 2.0;
+const TARGET_BROKER_RSS: u64 = 200 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Part {
@@ -77,6 +86,15 @@ pub struct PipelineArgs {
     /// Seed of the event mix.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Parts 2 and 3: the broker's storage engines, side by side
+    /// (`tansu-memory` needs a build with `--features bench-ceiling`).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "log,log-fsync,tansu-memory"
+    )]
+    engines: Vec<BrokerEngine>,
     /// Where the lakes and the broker's data go (fresh folders, removed after
     /// each run; default: the system's temporary folder).
     #[arg(long, env = "SLUICE_BENCH_DIR")]
@@ -160,11 +178,13 @@ impl PipelineArgs {
         for &events in &self.events {
             println!();
             println!("== {} events ==", show_count(events));
-            if parts.contains(&Part::Memory) {
-                self.memory(&setup, events)?;
-            }
+            let memory_rate = if parts.contains(&Part::Memory) {
+                Some(self.memory(&setup, events)?)
+            } else {
+                None
+            };
             if parts.contains(&Part::Broker) || parts.contains(&Part::E2e) {
-                self.broker_and_e2e(&setup, events, &parts)?;
+                self.broker_and_e2e(&setup, events, &parts, memory_rate)?;
             }
         }
         Ok(())
@@ -211,7 +231,8 @@ impl PipelineArgs {
         Ok(())
     }
 
-    fn memory(&self, setup: &Setup, events: u64) -> anyhow::Result<()> {
+    /// Part 1; returns its median rate, which part 3 is measured against.
+    fn memory(&self, setup: &Setup, events: u64) -> anyhow::Result<f64> {
         let reset = reset_peak_rss();
         let mut runs = Vec::with_capacity(self.runs);
         for _ in 0..self.runs {
@@ -238,7 +259,7 @@ impl PipelineArgs {
             "   making the events: {:.0} ns/event on the feeding thread, inside the times above",
             generating.median
         );
-        let median = median_run(&runs, |r| r.wall);
+        let median = median_run(&runs.iter().collect::<Vec<_>>(), |r| r.wall);
         lake_line(&median.lake);
         cpu_line(&median.cpu, median.wall);
         let memory_rate = Spread::of(runs.iter().map(|r| rate(r.wall))).median;
@@ -247,81 +268,211 @@ impl PipelineArgs {
             memory_rate >= TARGET_MEMORY_RATE,
         );
         rss_line(peak, reset, "part 1");
-        Ok(())
+        Ok(memory_rate)
     }
 
-    fn broker_and_e2e(&self, setup: &Setup, events: u64, parts: &[Part]) -> anyhow::Result<()> {
-        let reset = reset_peak_rss();
-        let fixture = broker::BrokerFixture::start()?;
-        let (produce, expected) = broker::produce(&fixture, events, self.seed)?;
+    fn broker_and_e2e(
+        &self,
+        setup: &Setup,
+        events: u64,
+        parts: &[Part],
+        memory_rate: Option<f64>,
+    ) -> anyhow::Result<()> {
         let n = events as f64;
         let rate = |d: Duration| n / d.as_secs_f64();
-        println!(
-            "2. embedded broker (tansu, SQLite) at {}",
-            fixture.bootstrap()
-        );
-        row(
-            "produce (acks=all, once)",
-            Spread::of([rate(produce)]),
-            Spread::of([produce.as_secs_f64()]),
-        );
-        let mut drains = Vec::new();
-        if parts.contains(&Part::Broker) {
-            for run in 0..self.runs {
-                drains.push(broker::drain(&fixture, events, &group("bare", run))?);
+        let mut measured: Vec<(BrokerEngine, Vec<EngineRun>)> = Vec::new();
+        for &engine in &self.engines {
+            if !engine.built() {
+                measured.push((engine, Vec::new()));
+                continue;
             }
-            row(
-                "bare consumer drains it",
-                Spread::of(drains.iter().map(|d| rate(d.wall))),
-                Spread::of(drains.iter().map(|d| d.wall.as_secs_f64())),
-            );
+            let mut runs = Vec::with_capacity(self.runs);
+            for run in 0..self.runs {
+                let broker = BrokerProcess::start(engine)?;
+                let cpu_start = broker.cpu();
+                let (produce, expected) = broker::produce(broker.bootstrap(), events, self.seed)?;
+                let cpu_produced = broker.cpu();
+                let drain = if parts.contains(&Part::Broker) {
+                    Some(broker::drain(
+                        broker.bootstrap(),
+                        events,
+                        &group("bare", run),
+                    )?)
+                } else {
+                    None
+                };
+                let cpu_drained = broker.cpu();
+                // Syncing per request changes produce only: no e2e for it.
+                let e2e = if parts.contains(&Part::E2e) && engine != BrokerEngine::LogFsync {
+                    Some(e2e::run(
+                        setup,
+                        broker.bootstrap(),
+                        events,
+                        &expected,
+                        &group("e2e", run),
+                    )?)
+                } else {
+                    None
+                };
+                runs.push(EngineRun {
+                    produce,
+                    produce_cpu: cpu_produced - cpu_start,
+                    drain,
+                    drain_cpu: cpu_drained - cpu_produced,
+                    e2e,
+                    peak_rss: broker.peak_rss(),
+                });
+            }
+            measured.push((engine, runs));
+        }
+        let ceiling = measured
+            .iter()
+            .find(|(e, runs)| *e == BrokerEngine::TansuMemory && !runs.is_empty())
+            .map(|(_, runs)| runs);
+        let median_of = |runs: &[EngineRun], f: &dyn Fn(&EngineRun) -> Option<f64>| {
+            let samples: Vec<f64> = runs.iter().filter_map(f).collect();
+            (!samples.is_empty()).then(|| Spread::of(samples))
+        };
+        let ratio =
+            |mine: Option<Spread>, f: &dyn Fn(&EngineRun) -> Option<f64>| match (mine, ceiling) {
+                (Some(mine), Some(c)) => median_of(c, f)
+                    .map_or(String::new(), |c| format!("{:.2}x", mine.median / c.median)),
+                _ => String::new(),
+            };
+        println!(
+            "2. the broker: `sluice broker` in its own process, produce (acks=all, idempotent), then a bare consumer drains it; ×ceiling is the ratio to tansu's in-memory engine"
+        );
+        println!(
+            "   {:<27} {:>34} {:>7} {:>34} {:>7}  {:>20}  {:>9}",
+            "engine",
+            "produce events/s",
+            "×ceil",
+            "drain events/s",
+            "×ceil",
+            "broker CPU µs/event",
+            "peak RSS"
+        );
+        let produce_rate = |r: &EngineRun| Some(rate(r.produce));
+        let drain_rate = |r: &EngineRun| r.drain.as_ref().map(|d| rate(d.wall));
+        for (engine, runs) in &measured {
+            if runs.is_empty() {
+                println!(
+                    "   {:<27} not in this build: `cargo build --release --features bench-ceiling`",
+                    engine.label()
+                );
+                continue;
+            }
+            let produced = median_of(runs, &produce_rate);
+            let drained = median_of(runs, &drain_rate);
+            let cpu_produce = Spread::of(runs.iter().map(|r| r.produce_cpu * 1e6 / n)).median;
+            let cpu_drain = Spread::of(runs.iter().map(|r| r.drain_cpu * 1e6 / n)).median;
+            let rss = runs.iter().filter_map(|r| r.peak_rss).max();
             println!(
-                "   joining the group took {:.2} s of that (median)",
-                Spread::of(drains.iter().map(|d| d.first_record.as_secs_f64())).median
+                "   {:<27} {:>34} {:>7} {:>34} {:>7}  {:>8.2} + {:<9.2}  {:>9}",
+                engine.label(),
+                produced.map_or("-".into(), |s| s.rate()),
+                ratio(produced, &produce_rate),
+                drained.map_or("-".into(), |s| s.rate()),
+                ratio(drained, &drain_rate),
+                cpu_produce,
+                cpu_drain,
+                rss.map_or("?".into(), mib),
             );
         }
-        if parts.contains(&Part::E2e) {
-            let mut runs = Vec::new();
-            for run in 0..self.runs {
-                runs.push(e2e::run(
-                    setup,
-                    &fixture,
-                    events,
-                    &expected,
-                    &group("e2e", run),
-                )?);
+        if let Some((_, runs)) = measured
+            .iter()
+            .find(|(e, r)| *e == BrokerEngine::Log && !r.is_empty())
+        {
+            let joins: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| r.drain.as_ref().map(|d| d.first_record.as_secs_f64()))
+                .collect();
+            if !joins.is_empty() {
+                println!(
+                    "   a drain's first {:.2} s (median) is joining the group",
+                    Spread::of(joins).median
+                );
             }
-            println!("3. end to end: broker → pipeline service → lake");
-            let e2e_rate = Spread::of(runs.iter().map(|r| rate(r.wall)));
-            row(
-                "every event in the lake",
-                e2e_rate,
-                Spread::of(runs.iter().map(|r| r.wall.as_secs_f64())),
+            let produced = Spread::of(runs.iter().map(|r| rate(r.produce))).median;
+            verdict(
+                &format!(
+                    "target: produce ≥ {} events/s",
+                    thousands(TARGET_PRODUCE_RATE)
+                ),
+                produced >= TARGET_PRODUCE_RATE,
             );
-            println!(
-                "   every event taken by both pipelines after {:.2} s (median); the rest is the final flush and commit",
-                Spread::of(runs.iter().map(|r| r.consumed.as_secs_f64())).median
+            if let Some(drained) = median_of(runs, &drain_rate) {
+                verdict(
+                    &format!("target: drain ≥ {} events/s", thousands(TARGET_DRAIN_RATE)),
+                    drained.median >= TARGET_DRAIN_RATE,
+                );
+            }
+            let cpu =
+                Spread::of(runs.iter().map(|r| (r.produce_cpu + r.drain_cpu) * 1e6 / n)).median;
+            verdict(
+                &format!(
+                    "target: broker CPU ≤ {TARGET_BROKER_CPU_US} µs per event, produced and drained ({cpu:.2})"
+                ),
+                cpu <= TARGET_BROKER_CPU_US,
             );
-            let median = median_run(&runs, |r| r.wall);
-            lake_line(&median.lake);
-            cpu_line(&median.cpu, median.wall);
-            if !drains.is_empty() {
-                let ceiling = Spread::of(drains.iter().map(|d| rate(d.wall))).median;
-                let share = e2e_rate.median / ceiling;
+            if let Some(rss) = runs.iter().filter_map(|r| r.peak_rss).max() {
                 verdict(
                     &format!(
-                        "target (3) ≥ {:.0}% of (2): {:.0}%",
-                        TARGET_E2E_SHARE * 100.0,
-                        share * 100.0
+                        "target: broker peak RSS < {} ({})",
+                        mib(TARGET_BROKER_RSS),
+                        mib(rss)
                     ),
-                    share >= TARGET_E2E_SHARE,
+                    rss < TARGET_BROKER_RSS,
                 );
             }
         }
-        drop(fixture);
-        rss_line(peak_rss(), reset, "parts 2–3, broker in this process");
+        if parts.contains(&Part::E2e) {
+            println!("3. end to end: that broker → pipeline service (this process) → lake");
+            for (engine, runs) in &measured {
+                let e2e: Vec<&E2eRun> = runs.iter().filter_map(|r| r.e2e.as_ref()).collect();
+                if e2e.is_empty() {
+                    continue;
+                }
+                let e2e_rate = Spread::of(e2e.iter().map(|r| rate(r.wall)));
+                row(
+                    engine.label(),
+                    e2e_rate,
+                    Spread::of(e2e.iter().map(|r| r.wall.as_secs_f64())),
+                );
+                println!(
+                    "   every event taken by both pipelines after {:.2} s (median); the rest is the final flush and commit",
+                    Spread::of(e2e.iter().map(|r| r.consumed.as_secs_f64())).median
+                );
+                let median = median_run(&e2e, |r| r.wall);
+                lake_line(&median.lake);
+                cpu_line(&median.cpu, median.wall);
+                if *engine == BrokerEngine::Log
+                    && let Some(core) = memory_rate
+                {
+                    let share = e2e_rate.median / core;
+                    verdict(
+                        &format!(
+                            "target (3) ≥ {:.0}% of the pipeline core's rate (1): {:.0}%",
+                            TARGET_E2E_SHARE * 100.0,
+                            share * 100.0
+                        ),
+                        share >= TARGET_E2E_SHARE,
+                    );
+                }
+            }
+        }
         Ok(())
     }
+}
+
+/// One engine's run of parts 2 and 3.
+struct EngineRun {
+    produce: Duration,
+    produce_cpu: f64,
+    drain: Option<DrainRun>,
+    drain_cpu: f64,
+    e2e: Option<E2eRun>,
+    peak_rss: Option<u64>,
 }
 
 /// A consumer group no earlier run used, so it starts at the beginning.
@@ -395,8 +546,8 @@ fn cpu_line(cpu: &CpuSpent, wall: Duration) {
     );
 }
 
-fn median_run<T>(runs: &[T], key: impl Fn(&T) -> Duration) -> &T {
-    let mut sorted: Vec<&T> = runs.iter().collect();
+fn median_run<'a, T>(runs: &[&'a T], key: impl Fn(&T) -> Duration) -> &'a T {
+    let mut sorted: Vec<&T> = runs.to_vec();
     sorted.sort_by_key(|r| key(r));
     sorted[sorted.len() / 2]
 }
