@@ -79,7 +79,6 @@ where
         .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("max.in.flight.requests.per.connection", "2")
         .set("linger.ms", "5")
         .set("message.max.bytes", "16000000")
         .create()

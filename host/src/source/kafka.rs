@@ -41,8 +41,8 @@ pub enum SourceError {
 }
 
 /// The consumer settings sluice relies on: no auto-commit (offsets follow
-/// the lake), a short session timeout so a restarted process rejoins
-/// quickly, and a fetch wait suited to tansu's SQLite storage.
+/// the lake), and a short session timeout so the group notices a dead
+/// process quickly and hands its partitions to the others.
 pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", brokers)
@@ -57,7 +57,6 @@ pub fn consumer_config(brokers: &str, group: &str) -> ClientConfig {
         // The loop polls continuously, even while paused; a shorter limit
         // makes a rebalance after a crash finish sooner.
         .set("max.poll.interval.ms", "30000")
-        .set("fetch.wait.max.ms", "100")
         // Bounds what librdkafka prefetches: backpressure must reach Kafka,
         // not pile up in memory.
         .set("queued.max.messages.kbytes", "32768")
