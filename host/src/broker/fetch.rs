@@ -305,3 +305,126 @@ fn partition_data(index: i32, read: PartitionRead) -> PartitionData {
             batches: read.batches,
         }))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The fetch service over a real log in a temporary directory.
+
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use rama::{Context, Service as _};
+    use tansu_sans_io::fetch_request::{FetchPartition, FetchTopic};
+    use tansu_sans_io::{ErrorCode, FetchRequest};
+
+    use super::FetchService;
+    use crate::broker::log::{FlushPolicy, Log, LogSettings, TopicConfig};
+    use crate::broker::meta::{META_FILE, Metadata};
+
+    fn log_with_topic(dir: &std::path::Path) -> Arc<Log> {
+        let meta = Arc::new(Metadata::open(&dir.join(META_FILE)).unwrap());
+        let settings = LogSettings {
+            flush: FlushPolicy::Never,
+            defaults: TopicConfig::default(),
+        };
+        let log = Arc::new(Log::open(&dir.join("log"), meta, settings).unwrap());
+        log.create_topic("t", 2, BTreeMap::new(), false).unwrap();
+        log
+    }
+
+    /// A batch of one record of `size` bytes, as a producer sends it.
+    fn batch(size: usize) -> tansu_sans_io::record::deflated::Batch {
+        use tansu_sans_io::record::{Record, deflated, inflated};
+        let record = Record::builder().value(Some(bytes::Bytes::from(vec![b'x'; size])));
+        deflated::Batch::try_from(inflated::Batch::builder().record(record).build().unwrap())
+            .unwrap()
+    }
+
+    fn request(wait_ms: i32, max_bytes: i32, partitions: &[(i32, i64)]) -> FetchRequest {
+        FetchRequest::default()
+            .max_wait_ms(wait_ms)
+            .min_bytes(1)
+            .max_bytes(Some(max_bytes))
+            .topics(Some(vec![
+                FetchTopic::default()
+                    .topic(Some("t".into()))
+                    .partitions(Some(
+                        partitions
+                            .iter()
+                            .map(|&(partition, offset)| {
+                                FetchPartition::default()
+                                    .partition(partition)
+                                    .fetch_offset(offset)
+                                    .partition_max_bytes(1 << 20)
+                            })
+                            .collect(),
+                    )),
+            ]))
+    }
+
+    async fn fetch(log: &Arc<Log>, request: FetchRequest) -> Vec<(i16, usize, i64)> {
+        let response = FetchService
+            .serve(Context::with_state(log.clone()), request)
+            .await
+            .unwrap();
+        response.responses.unwrap()[0]
+            .partitions
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let batches = p.records.as_ref().map_or(0, |f| f.batches.len());
+                (p.error_code, batches, p.high_watermark)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn only_the_first_partition_with_data_may_go_over_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_with_topic(dir.path());
+        log.append("t", 0, &batch(50_000)).await.unwrap();
+        log.append("t", 1, &batch(50_000)).await.unwrap();
+        let answer = fetch(&log, request(0, 1000, &[(0, 0), (1, 0)])).await;
+        assert_eq!(
+            answer,
+            vec![(0, 1, 1), (0, 0, 1)],
+            "KIP-74 for the first only"
+        );
+        let answer = fetch(&log, request(0, 1 << 20, &[(0, 0), (1, 0)])).await;
+        assert_eq!(answer, vec![(0, 1, 1), (0, 1, 1)]);
+    }
+
+    #[tokio::test]
+    async fn an_offset_outside_the_log_is_an_error_for_that_partition_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_with_topic(dir.path());
+        log.append("t", 0, &batch(10)).await.unwrap();
+        let answer = fetch(&log, request(5000, 1 << 20, &[(0, 0), (1, 7)])).await;
+        let out_of_range = i16::from(ErrorCode::OffsetOutOfRange);
+        assert_eq!(answer, vec![(0, 1, 1), (out_of_range, 0, 0)]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_waiting_fetch_wakes_when_a_batch_is_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_with_topic(dir.path());
+        let writer = log.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            writer.append("t", 1, &batch(10)).await.unwrap();
+        });
+        let started = Instant::now();
+        let answer = fetch(&log, request(30_000, 1 << 20, &[(0, 0), (1, 0)])).await;
+        assert_eq!(
+            answer,
+            vec![(0, 0, 0), (0, 1, 1)],
+            "the append answers the fetch"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "woken, not timed out"
+        );
+    }
+}
