@@ -410,11 +410,11 @@ fn every_reference_route_replies_and_logs_its_event_in_kafka() {
         .text()
         .unwrap();
     assert!(
-        status.starts_with("Registered Users:\n\tuser1 : {"),
+        status.starts_with("Registered Users: 1\n\tuser1 : {"),
         "{status}"
     );
     assert!(
-        status.contains(&format!("\t{session} : user1 (active)")),
+        status.contains(&format!("\t{}… : user1 (active)", &session[..8])),
         "{status}"
     );
     assert!(

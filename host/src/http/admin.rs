@@ -120,6 +120,8 @@ impl AdminToken {
 pub struct TokenGuard {
     tokens: Arc<[AdminToken]>,
     needs: &'static str,
+    /// Whether a refusal is JSON (`{"error": …}`, the JSON routes) or text.
+    json: bool,
 }
 
 /// What a 401 from the admin routes says.
@@ -133,6 +135,16 @@ impl TokenGuard {
         TokenGuard {
             tokens: Arc::new([token.clone()]),
             needs: NEEDS_ADMIN,
+            json: false,
+        }
+    }
+
+    /// The JSON admin routes (`/plugins`): the admin token only, and a
+    /// refusal in JSON.
+    pub fn admin_json(token: &AdminToken) -> TokenGuard {
+        TokenGuard {
+            json: true,
+            ..TokenGuard::admin(token)
         }
     }
 
@@ -142,6 +154,7 @@ impl TokenGuard {
         TokenGuard {
             tokens: tokens.into(),
             needs: NEEDS_INGEST,
+            json: false,
         }
     }
 
@@ -151,12 +164,14 @@ impl TokenGuard {
 
     /// The 401 a refused request gets.
     pub fn refusal(&self) -> Response {
-        (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            format!("{}\n", self.needs),
-        )
-            .into_response()
+        let challenge = [(header::WWW_AUTHENTICATE, "Bearer")];
+        if self.json {
+            let body = axum::Json(serde_json::json!({ "error": self.needs }));
+            (StatusCode::UNAUTHORIZED, challenge, body).into_response()
+        } else {
+            let body = format!("{}\n", self.needs);
+            (StatusCode::UNAUTHORIZED, challenge, body).into_response()
+        }
     }
 }
 

@@ -34,7 +34,7 @@ pub struct PluginAdmin {
 
 pub fn router(admin: PluginAdmin) -> Router {
     let guard =
-        axum::middleware::from_fn_with_state(TokenGuard::admin(&admin.token), require_token);
+        axum::middleware::from_fn_with_state(TokenGuard::admin_json(&admin.token), require_token);
     Router::new()
         .route("/plugins/{name}", put(upload).delete(remove))
         .route("/plugins/{name}/rollback", post(rollback))
