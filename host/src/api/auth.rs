@@ -90,12 +90,6 @@ impl Hashers {
         Hashers { jobs }
     }
 
-    /// One thread per core, and a queue of four per thread.
-    pub fn per_core() -> Hashers {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Hashers::new(cores, 4 * cores)
-    }
-
     /// Queues `work` for a hashing thread now, and waits for its result;
     /// refuses at once when the queue is full.
     pub fn run<T: Send + 'static>(

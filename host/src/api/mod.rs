@@ -106,7 +106,10 @@ impl Default for Guards {
             failed_logins_per_player: 10,
             failed_logins_per_client: 30,
             hash_threads: cores,
-            hash_queue: 4 * cores,
+            // A queued hash holds only its password; the threads bound the
+            // memory. 64 a core lets a burst of players (sluice load's 20
+            // concurrent signups) wait their turn instead of getting a 503.
+            hash_queue: 64 * cores,
         }
     }
 }
