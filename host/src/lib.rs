@@ -20,6 +20,8 @@ pub mod api;
 pub mod broker;
 pub mod commands;
 pub mod config;
+#[cfg(test)]
+mod fuzzing;
 pub mod hot;
 pub mod http;
 pub mod lake;

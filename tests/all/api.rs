@@ -104,6 +104,13 @@ impl Stack {
         format!("http://127.0.0.1:{}{path}", self.api_port)
     }
 
+    fn ingest_key(&self) -> String {
+        std::fs::read_to_string(self.data().join("ingest-key"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
     fn admin_token(&self) -> String {
         std::fs::read_to_string(self.data().join("admin-token"))
             .unwrap()
@@ -403,11 +410,11 @@ fn every_reference_route_replies_and_logs_its_event_in_kafka() {
         .text()
         .unwrap();
     assert!(
-        status.starts_with("Registered Users:\n\tuser1 : {"),
+        status.starts_with("Registered Users: 1\n\tuser1 : {"),
         "{status}"
     );
     assert!(
-        status.contains(&format!("\t{session} : user1 (active)")),
+        status.contains(&format!("\t{}… : user1 (active)", &session[..8])),
         "{status}"
     );
     assert!(
@@ -540,6 +547,7 @@ fn bad_input_gets_400_with_what_to_fix() {
     assert_eq!(r.status().as_u16(), 431);
     let r = client()
         .post(stack.url("/events"))
+        .bearer_auth(stack.ingest_key())
         .body(format!(
             "{{\"event_type\":\"x\",\"pad\":\"{}\"}}",
             "x".repeat(2 << 20)
@@ -559,8 +567,10 @@ fn bad_input_gets_400_with_what_to_fix() {
 #[test]
 fn post_events_takes_json_and_ndjson_and_reports_each_line() {
     let stack = Stack::start(&[]);
+    let key = stack.ingest_key();
     let r = client()
         .post(stack.url("/events"))
+        .bearer_auth(&key)
         .header("Host", "user2.att.com")
         .header("Cookie", "session_id=never-logged")
         .body("{\n  \"event_type\": \"level_up\",\n  \"level\": 7\n}\n")
@@ -582,6 +592,7 @@ fn post_events_takes_json_and_ndjson_and_reports_each_line() {
     .join("\n");
     let r = client()
         .post(stack.url("/events"))
+        .bearer_auth(&key)
         .header("Content-Type", "application/x-ndjson")
         .body(body)
         .send()
@@ -614,26 +625,162 @@ fn post_events_takes_json_and_ndjson_and_reports_each_line() {
             .unwrap()
             .contains("not a JSON object")
     );
-    assert_eq!(results[4]["event_id"], "client-chosen-id");
+    // A client's own event_id is kept aside, never used as the event's id.
+    let chosen = results[4]["event_id"].as_str().unwrap().to_string();
+    assert_ne!(chosen, "client-chosen-id");
     let first = results[0]["event_id"].as_str().unwrap().to_string();
 
     let r = client()
         .post(stack.url("/events"))
+        .bearer_auth(&key)
         .body("{\"nope\": 1}\n")
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
 
     let events = read_events(&stack.brokers(), |e| {
-        [&single, &first, "client-chosen-id"]
+        [&single, &first, &chosen]
             .iter()
             .all(|id| e.contains_key(*id))
     });
     assert_eq!(events[&single]["level"], 7);
     assert_eq!(events[&single]["Host"], "user2.att.com");
+    assert_eq!(events[&single]["source"], "ingest");
     assert!(events[&single].get("Cookie").is_none());
+    assert!(events[&single].get("Authorization").is_none());
     assert_eq!(events[&first]["n"], 1);
-    assert_eq!(events["client-chosen-id"]["event_type"], "b");
+    assert_eq!(events[&chosen]["event_type"], "b");
+    assert_eq!(events[&chosen]["client_event_id"], "client-chosen-id");
+}
+
+#[test]
+fn post_events_needs_the_ingest_key_and_caps_what_a_client_sends() {
+    let stack = Stack::start(&["--ingest-rate", "1"]);
+    let post = |key: Option<&str>, body: String| {
+        let mut request = client().post(stack.url("/events")).body(body);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        call(request.send().unwrap())
+    };
+    let event = "{\"event_type\":\"buy_item\",\"username\":\"user1\"}\n";
+
+    // Without the key, or with a wrong one: 401 before the body is read.
+    for key in [None, Some("wrong")] {
+        let (status, _, body) = post(key, event.into());
+        assert_eq!(status, 401, "{body}");
+        assert!(body.contains("ingest key"), "{body}");
+    }
+    // More events than a request may carry: 413, nothing logged.
+    let key = stack.ingest_key();
+    let (status, _, body) = post(Some(&key), "x\n".repeat(1_001));
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("at most 1000"), "{body}");
+    // A body of bad lines gets a reply of the same order, not 20 times it.
+    let (status, _, body) = post(Some(&key), "x\n".repeat(1_000));
+    assert_eq!(status, 400);
+    assert!(body.len() < 100_000, "{} bytes", body.len());
+    // Headers merged into every event past the bytes cap: 413.
+    let r = client()
+        .post(stack.url("/events"))
+        .bearer_auth(&key)
+        .header("X-Pad", "p".repeat(12_000))
+        .body(event.repeat(1_000))
+        .send()
+        .unwrap();
+    let (status, _, body) = call(r);
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("nothing was logged"), "{body}");
+    // The admin token passes too; then the client is over its rate (1 a
+    // second, a burst of one full request): 429 with Retry-After.
+    let (status, _, body) = post(Some(&stack.admin_token()), event.repeat(1_000));
+    assert_eq!(status, 200, "{body}");
+    let r = client()
+        .post(stack.url("/events"))
+        .bearer_auth(&key)
+        .body(event.repeat(10))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+}
+
+#[test]
+fn cross_site_requests_are_refused_and_status_counts_sessions() {
+    let stack = Stack::start(&[]);
+    let r = get(&stack.url("/signup?username=user1&password=pw"));
+    let session = session_from(&r);
+    // A cross-site page cannot make the player's browser buy.
+    for (name, value) in [
+        ("Sec-Fetch-Site", "cross-site"),
+        ("Origin", "https://evil.example"),
+    ] {
+        let r = client()
+            .get(stack.url("/buy/sword"))
+            .header("Cookie", format!("session_id={session}"))
+            .header(name, value)
+            .send()
+            .unwrap();
+        let (status, id, body) = call(r);
+        assert_eq!((status, id), (403, None), "{name}: {body}");
+    }
+    // The site's own pages, and curl, still can.
+    let r = client()
+        .get(stack.url("/buy/sword"))
+        .header("Cookie", format!("session_id={session}"))
+        .header("Sec-Fetch-Site", "same-origin")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        call(with_session(&stack.url("/buy/sword"), &session)).0,
+        200
+    );
+    // Over TLS (a proxy says so) the cookie is Secure.
+    let r = client()
+        .get(stack.url("/login?username=user1&password=pw"))
+        .header("X-Forwarded-Proto", "https")
+        .send()
+        .unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
+
+    // /status counts sessions and shows no whole session id.
+    assert_eq!(get(&stack.url("/status")).status().as_u16(), 401);
+    let r = client()
+        .get(stack.url("/status"))
+        .bearer_auth(stack.admin_token())
+        .send()
+        .unwrap();
+    let text = r.text().unwrap();
+    assert!(text.contains("Registered Users: 1"), "{text}");
+    assert!(
+        text.contains("Game Sessions: 2 active, 0 inactive"),
+        "{text}"
+    );
+    assert!(!text.contains(&session), "{text}");
+    assert!(text.contains(&format!("{}…", &session[..8])), "{text}");
+}
+
+#[test]
+fn failed_logins_are_rated_per_player() {
+    let stack = Stack::start(&[]);
+    assert_eq!(
+        get(&stack.url("/signup?username=user1&password=pw"))
+            .status()
+            .as_u16(),
+        200
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let (status, _, body) = call(get(&stack.url("/login?username=user1&password=nope")));
+        statuses.push(status);
+        if status == 429 {
+            assert!(body.contains("failed logins"), "{body}");
+        }
+    }
+    assert_eq!(&statuses[..10], [200; 10], "{statuses:?}");
+    assert_eq!(statuses[11], 429, "{statuses:?}");
 }
 
 #[test]

@@ -112,9 +112,11 @@ impl Rig {
         answer(request.send().unwrap())
     }
 
-    /// `GET /plugins`, the entry of `name`.
+    /// `GET /plugins` with the admin token (whole, not redacted), the entry
+    /// of `name`.
     fn plugin(&self, name: &str) -> Option<Value> {
-        let (status, list) = answer(Client::new().get(self.url("/plugins")).send().unwrap());
+        let request = Client::new().get(self.url("/plugins")).bearer_auth(TOKEN);
+        let (status, list) = answer(request.send().unwrap());
         assert_eq!(status, 200, "{list}");
         list.as_array()
             .unwrap()
@@ -357,6 +359,24 @@ fn broken_versions_are_refused_with_422_and_the_running_one_keeps_going() {
         let p = rig.plugin("game_events").unwrap();
         assert_eq!(p["hash"], h1.as_str(), "the running version stays: {p}");
         assert_eq!(p["last_error"]["reason"], error.as_str(), "{p}");
+        // Without the token the reason (it may quote events) is left out.
+        let (_, anonymous) = answer(Client::new().get(rig.url("/plugins")).send().unwrap());
+        let anonymous = anonymous
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "game_events")
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            anonymous["last_error"]["reason"], "(shown with the admin token)",
+            "{anonymous}"
+        );
+        assert!(anonymous["last_dry_run"].is_null(), "{anonymous}");
+        assert!(
+            !anonymous["path"].as_str().unwrap().contains('/'),
+            "{anonymous}"
+        );
     };
     refused(
         b"garbage, not wasm".to_vec(),

@@ -8,14 +8,24 @@
 //! - a header never overrides the event's own fields (a `Username:` header
 //!   cannot forge the `username` a session proved), compared the way tables
 //!   match columns: case-insensitively, with `-` read as `_`;
-//! - every event gets an `event_id` (a UUID, kept when a `POST /events`
-//!   client sent its own) and `server_time`, the instant the server logged it
-//!   (RFC 3339, UTC), which is also the Kafka record timestamp.
+//! - every event gets an `event_id`, a UUID the server draws (a `POST
+//!   /events` client's own `event_id` is kept as `client_event_id`, never
+//!   trusted as unique), a `source` (`game` for a game route's event,
+//!   `ingest` for a `POST /events` one, whatever the client or a header
+//!   said) and `server_time`, the instant the server logged it (RFC 3339,
+//!   UTC), which is also the Kafka record timestamp;
+//! - headers become fields once per request ([`HeaderFields`]), not once
+//!   per event.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::HeaderMap;
 use serde_json::{Map, Value};
+
+/// `source` of an event a game route logged.
+pub const GAME_SOURCE: &str = "game";
+/// `source` of an event a client sent to `POST /events`.
+pub const INGEST_SOURCE: &str = "ingest";
 
 /// Headers that carry secrets: never in an event.
 const SECRET_HEADERS: [&str; 4] = [
@@ -43,18 +53,7 @@ pub struct SealedEvent {
     pub json: Vec<u8>,
 }
 
-/// Why a `POST /events` line is not an event.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum EventError {
-    #[error("not JSON: {0}")]
-    NotJson(String),
-    #[error("not a JSON object; an event is an object with an `event_type`")]
-    NotObject,
-    #[error("no `event_type`; every event needs one, a non-empty string")]
-    NoEventType,
-    #[error("`event_type` must be a non-empty string of at most 64 characters")]
-    BadEventType,
-}
+pub use super::ndjson::EventError;
 
 impl GameEvent {
     pub fn new(event_type: &str) -> GameEvent {
@@ -63,21 +62,12 @@ impl GameEvent {
         GameEvent { fields }
     }
 
-    /// A client's event (`POST /events`): a JSON object with a string
-    /// `event_type`.
-    pub fn from_json(line: &[u8]) -> Result<GameEvent, EventError> {
-        let value: Value =
-            serde_json::from_slice(line).map_err(|e| EventError::NotJson(e.to_string()))?;
-        let Value::Object(fields) = value else {
-            return Err(EventError::NotObject);
-        };
-        match fields.get("event_type") {
-            None | Some(Value::Null) => Err(EventError::NoEventType),
-            Some(Value::String(t)) if !t.is_empty() && t.chars().count() <= 64 => {
-                Ok(GameEvent { fields })
-            }
-            Some(_) => Err(EventError::BadEventType),
-        }
+    /// A client's event (`POST /events`), checked by
+    /// [`ndjson::event`](super::ndjson::event), marked `source: "ingest"`
+    /// whatever the client said, so it never passes as a game route's.
+    pub fn from_client(mut fields: Map<String, Value>) -> GameEvent {
+        fields.insert("source".into(), INGEST_SOURCE.into());
+        GameEvent { fields }
     }
 
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> GameEvent {
@@ -86,36 +76,30 @@ impl GameEvent {
     }
 
     /// Merges `headers`, stamps the event and serializes it.
-    pub fn seal(mut self, headers: &HeaderMap, now: SystemTime) -> SealedEvent {
+    pub fn seal(self, headers: &HeaderMap, now: SystemTime) -> SealedEvent {
+        self.seal_with(&HeaderFields::new(headers), now)
+    }
+
+    /// Merges a request's headers, turned into fields once for all of its
+    /// events, stamps the event and serializes it.
+    pub fn seal_with(mut self, headers: &HeaderFields, now: SystemTime) -> SealedEvent {
+        self.fields
+            .entry("source")
+            .or_insert_with(|| GAME_SOURCE.into());
+        // The server names every event; a client's own id is kept beside it.
+        if let Some(client_id) = self.fields.remove("event_id") {
+            self.fields.insert("client_event_id".into(), client_id);
+        }
+        let event_id = uuid::Uuid::new_v4().to_string();
+        self.fields
+            .insert("event_id".into(), event_id.clone().into());
         let own: std::collections::HashSet<String> =
             self.fields.keys().map(|k| column_name(k)).collect();
-        let mut merged: Map<String, Value> = Map::new();
-        for name in headers.keys() {
-            if SECRET_HEADERS.contains(&name.as_str()) {
-                continue;
+        for (title, column, value) in &headers.fields {
+            if !own.contains(column) {
+                self.fields.insert(title.clone(), value.clone());
             }
-            let title = title_case(name.as_str());
-            if own.contains(&column_name(&title)) {
-                continue;
-            }
-            let value = headers
-                .get_all(name)
-                .iter()
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .collect::<Vec<_>>()
-                .join(", ");
-            merged.insert(title, value.into());
         }
-        self.fields.extend(merged);
-
-        let event_id = match self.fields.get("event_id") {
-            Some(Value::String(id)) if !id.is_empty() => id.clone(),
-            _ => {
-                let id = uuid::Uuid::new_v4().to_string();
-                self.fields.insert("event_id".into(), id.clone().into());
-                id
-            }
-        };
         self.fields.insert(
             "server_time".into(),
             humantime::format_rfc3339_millis(now).to_string().into(),
@@ -140,6 +124,43 @@ impl GameEvent {
             timestamp_ms,
             json,
         }
+    }
+}
+
+/// A request's headers as event fields: secrets left out, names title-cased
+/// as Flask gave them, repeated headers joined. Built once per request.
+#[derive(Debug, Clone, Default)]
+pub struct HeaderFields {
+    /// (title-cased name, its column name, value)
+    fields: Vec<(String, String, Value)>,
+}
+
+impl HeaderFields {
+    pub fn new(headers: &HeaderMap) -> HeaderFields {
+        let fields = headers
+            .keys()
+            .filter(|name| !SECRET_HEADERS.contains(&name.as_str()))
+            .map(|name| {
+                let title = title_case(name.as_str());
+                let value = headers
+                    .get_all(name)
+                    .iter()
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let column = column_name(&title);
+                (title, column, Value::from(value))
+            })
+            .collect();
+        HeaderFields { fields }
+    }
+
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
     }
 }
 
@@ -251,28 +272,41 @@ mod tests {
     }
 
     #[test]
-    fn client_events_need_an_event_type() {
-        assert!(GameEvent::from_json(br#"{"event_type": "x", "n": 1}"#).is_ok());
-        assert_eq!(
-            GameEvent::from_json(br#"{"n": 1}"#).unwrap_err(),
-            EventError::NoEventType
-        );
-        assert_eq!(
-            GameEvent::from_json(br#"{"event_type": 7}"#).unwrap_err(),
-            EventError::BadEventType
-        );
-        assert_eq!(
-            GameEvent::from_json(b"[1]").unwrap_err(),
-            EventError::NotObject
-        );
-        assert!(matches!(
-            GameEvent::from_json(b"{nope").unwrap_err(),
-            EventError::NotJson(_)
-        ));
-        let kept = GameEvent::from_json(br#"{"event_type": "x", "event_id": "mine"}"#)
-            .unwrap()
-            .seal(&HeaderMap::new(), SystemTime::now());
-        assert_eq!(kept.event_id, "mine");
+    fn client_events_are_marked_and_their_event_id_is_not_trusted() {
+        let client = |line: &[u8]| {
+            GameEvent::from_client(crate::api::ndjson::event(line).unwrap())
+                .seal(&headers(&[("source", "game")]), SystemTime::now())
+        };
+        let a = client(br#"{"event_type": "buy_item", "event_id": "mine", "source": "game"}"#);
+        let b = client(br#"{"event_type": "buy_item", "event_id": "mine"}"#);
+        assert_ne!(a.event_id, "mine");
+        assert_ne!(a.event_id, b.event_id, "two events, two ids");
+        let j = json(&a);
+        assert_eq!(j["event_id"], a.event_id.as_str());
+        assert_eq!(j["client_event_id"], "mine");
+        assert_eq!(j["source"], "ingest");
+        assert!(!j.contains_key("Source"));
+        // A game route's event says so, and a header cannot say otherwise.
+        let game =
+            GameEvent::new("buy_item").seal(&headers(&[("source", "ingest")]), SystemTime::now());
+        assert_eq!(json(&game)["source"], "game");
+        assert!(!json(&game).contains_key("Source"));
+    }
+
+    #[test]
+    fn headers_are_merged_once_for_many_events() {
+        let fields = HeaderFields::new(&headers(&[("host", "h"), ("cookie", "secret")]));
+        assert_eq!(fields.len(), 1);
+        let events: Vec<SealedEvent> = (0..3)
+            .map(|i| {
+                GameEvent::new("e")
+                    .with("n", i)
+                    .seal_with(&fields, SystemTime::now())
+            })
+            .collect();
+        for e in &events {
+            assert_eq!(json(e)["Host"], "h");
+        }
     }
 
     #[test]

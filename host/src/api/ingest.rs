@@ -1,8 +1,19 @@
-//! `POST /events`: events from any client, one JSON object or NDJSON (one
-//! object per line). Each needs an `event_type`; each is merged with the
-//! request's headers and stamped like a game route's event. Bad lines are
-//! reported by line number and never cost the good ones: every valid event
-//! is logged, and the reply lists what was accepted.
+//! `POST /events`: events from any client holding the ingest key, one JSON
+//! object or NDJSON (one object per line, parsed by [`ndjson`]). Each needs
+//! an `event_type`; each is marked `source: "ingest"`, merged with the
+//! request's headers (turned into fields once per request) and stamped like
+//! a game route's event. Bad lines are reported by line number and never
+//! cost the good ones: every valid event is logged, and the reply lists
+//! what was accepted.
+//!
+//! What one request may cost is capped, so that no client can fill the
+//! shared producer queue that the game routes need: at most
+//! [`MAX_EVENTS_PER_REQUEST`](ndjson::MAX_EVENTS_PER_REQUEST) events and
+//! [`MAX_INGEST_BYTES`] of events after the headers are merged (413 past
+//! either, before anything is logged), at most [`MAX_EVENT_BYTES`] per event
+//! (that line is rejected), and a per-client rate in events per second (429
+//! with `Retry-After`). The key is checked by a route layer before the body
+//! is read ([`crate::http::require_token`]).
 
 use std::time::SystemTime;
 
@@ -13,7 +24,15 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::GameApi;
-use super::events::GameEvent;
+use super::events::{GameEvent, HeaderFields, SealedEvent};
+use super::limits::{ClientAddr, RateVerdict};
+use super::ndjson::{self, BodyError};
+
+/// The most bytes of events, headers merged, one request may log.
+pub const MAX_INGEST_BYTES: usize = 4 << 20;
+/// The largest single event, headers merged (Kafka's default record cap is
+/// 1 MB).
+pub const MAX_EVENT_BYTES: usize = 512 << 10;
 
 #[derive(Debug, Serialize)]
 pub struct IngestReply {
@@ -32,39 +51,68 @@ pub struct LineResult {
     pub error: Option<String>,
 }
 
-/// The events in a body: the whole body if it is one JSON value (a
-/// pretty-printed object spans lines), else one per non-empty line.
-fn lines(body: &[u8]) -> Vec<(usize, &[u8])> {
-    if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
-        return vec![(1, body)];
-    }
-    body.split(|b| *b == b'\n')
-        .enumerate()
-        .map(|(i, line)| (i + 1, line.strip_suffix(b"\r").unwrap_or(line)))
-        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
-        .collect()
+fn refused(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, format!("{message}\n")).into_response()
 }
 
-pub async fn post_events(State(api): State<GameApi>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post_events(
+    State(api): State<GameApi>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let now = SystemTime::now();
-    let mut results = Vec::new();
-    let mut pending = Vec::new();
-    for (line, text) in lines(&body) {
-        match GameEvent::from_json(text) {
-            Ok(event) => pending.push((line, event.seal(&headers, now))),
-            Err(e) => results.push(LineResult {
-                line,
-                event_id: None,
-                error: Some(e.to_string()),
-            }),
+    let lines = match ndjson::parse(&body, ndjson::MAX_EVENTS_PER_REQUEST) {
+        Ok(lines) => lines,
+        Err(e @ BodyError::Empty) => return refused(StatusCode::BAD_REQUEST, e),
+        Err(e @ BodyError::TooManyEvents { .. }) => {
+            return refused(StatusCode::PAYLOAD_TOO_LARGE, e);
         }
+    };
+    let header_fields = HeaderFields::new(&headers);
+    let mut results = Vec::new();
+    let mut pending: Vec<(usize, SealedEvent)> = Vec::new();
+    let mut total = 0usize;
+    for line in lines {
+        let event = match line.event {
+            Ok(fields) => GameEvent::from_client(fields).seal_with(&header_fields, now),
+            Err(e) => {
+                results.push(LineResult {
+                    line: line.number,
+                    event_id: None,
+                    error: Some(e.to_string()),
+                });
+                continue;
+            }
+        };
+        if event.json.len() > MAX_EVENT_BYTES {
+            results.push(LineResult {
+                line: line.number,
+                event_id: None,
+                error: Some(format!(
+                    "the event is {} bytes with the request's headers merged; the limit is {MAX_EVENT_BYTES}",
+                    event.json.len()
+                )),
+            });
+            continue;
+        }
+        total += event.json.len();
+        if total > MAX_INGEST_BYTES {
+            return refused(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the events come to more than {MAX_INGEST_BYTES} bytes with the request's \
+                     headers merged into each; nothing was logged: send fewer events per \
+                     request, or fewer headers"
+                ),
+            );
+        }
+        pending.push((line.number, event));
     }
-    if pending.is_empty() && results.is_empty() {
-        return (
-            StatusCode::BAD_REQUEST,
-            "no events: send a JSON object with an `event_type`, or one per line (NDJSON)\n",
-        )
-            .into_response();
+    // The rate counts the events to be logged: what costs the topic.
+    match api.ingest_rate().check(client, pending.len()) {
+        RateVerdict::Allowed => {}
+        RateVerdict::Later(response) | RateVerdict::Never(response) => return response,
     }
     let log = api.event_log();
     let appended = futures::future::join_all(pending.iter().map(|(_, e)| log.append(e))).await;
@@ -101,18 +149,4 @@ pub async fn post_events(State(api): State<GameApi>, headers: HeaderMap, body: B
         StatusCode::OK
     };
     (status, axum::Json(reply)).into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::lines;
-
-    #[test]
-    fn a_body_is_one_object_or_ndjson() {
-        assert_eq!(lines(b"{\n  \"event_type\": \"a\"\n}\n").len(), 1);
-        let many = lines(b"{\"event_type\":\"a\"}\n\nnot json\r\n{\"event_type\":\"b\"}\n");
-        let numbers: Vec<usize> = many.iter().map(|(n, _)| *n).collect();
-        assert_eq!(numbers, [1, 3, 4]);
-        assert_eq!(many[1].1, b"not json");
-    }
 }

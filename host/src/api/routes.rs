@@ -18,6 +18,7 @@ use super::auth;
 use super::catalog::{self, DEFAULT_QUALITY};
 use super::error::ApiError;
 use super::events::{GameEvent, session_datetime};
+use super::limits::ClientAddr;
 use super::state::{Session, User};
 
 /// The response header that names the logged event, so a client (or a test)
@@ -144,9 +145,11 @@ pub async fn signup(
     if api.store().user(&username).await?.is_some() {
         return Ok(EXISTS.into_response());
     }
-    let password_hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+    let password_hash = api
+        .hashers()
+        .run(move || auth::hash_password(&password))
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let now = SystemTime::now();
     let user = User {
         password_hash,
@@ -166,13 +169,14 @@ pub async fn signup(
     let mut response = logged(format!("Signup successful! Welcome {username}.\n"), &id);
     response.headers_mut().insert(
         header::SET_COOKIE,
-        auth::session_cookie(&session_id, api.session_ttl()),
+        auth::session_cookie(&session_id, api.session_ttl(), auth::over_tls(&headers)),
     );
     Ok(response)
 }
 
 pub async fn login(
     State(api): State<GameApi>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     Form(creds): Form<Credentials>,
 ) -> Result<Response, ApiError> {
@@ -184,14 +188,28 @@ pub async fn login(
     };
     catalog::check_username(&username)?;
     catalog::check_password(&password)?;
+    // A player or a client over its rate of failed logins is turned away
+    // before the hash is computed.
+    let (by_player, by_client) = api.failed_logins();
+    if let Err(refused) = by_client
+        .admit(&client)
+        .and_then(|()| by_player.admit(&username))
+    {
+        return Ok(refused.into_response());
+    }
     let Some(user) = api.store().user(&username).await? else {
+        by_client.failed(client);
         return Ok("Login Failed! This username does not exist. Please signup.\n".into_response());
     };
     let hash = user.password_hash;
-    let matches = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+    let matches = api
+        .hashers()
+        .run(move || auth::verify_password(&password, &hash))
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     if !matches {
+        by_player.failed(username);
+        by_client.failed(client);
         return Ok("Login Failed! This password is incorrect.\n".into_response());
     }
     let now = SystemTime::now();
@@ -210,7 +228,7 @@ pub async fn login(
     let mut response = logged(format!("Login successful! Welcome {username}.\n"), &id);
     response.headers_mut().insert(
         header::SET_COOKIE,
-        auth::session_cookie(&session_id, api.session_ttl()),
+        auth::session_cookie(&session_id, api.session_ttl(), auth::over_tls(&headers)),
     );
     Ok(response)
 }
@@ -224,9 +242,10 @@ pub async fn logout(State(api): State<GameApi>, headers: HeaderMap) -> Result<Re
     let event = GameEvent::new("logout").with("username", username.as_str());
     let id = api.log(event, &headers).await?;
     let mut response = logged(format!("Logout successful! Goodbye {username}.\n"), &id);
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, auth::cleared_session_cookie());
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        auth::cleared_session_cookie(auth::over_tls(&headers)),
+    );
     Ok(response)
 }
 
@@ -308,26 +327,46 @@ pub async fn join_guild(
     Ok(logged("Joined a Guild!\n".to_string(), &id))
 }
 
-/// The reference's `/status`, for the admin only, without passwords. It
-/// lists session ids, as the reference did, so an operator can replay a
-/// player with `ab -C session_id=…`.
-pub async fn status(State(api): State<GameApi>, headers: HeaderMap) -> Result<Response, ApiError> {
-    if !api.admin().allows(&headers) {
-        return Err(ApiError::Unauthorized);
-    }
+/// Sessions and users `/status` lists by name; the rest are counted.
+const STATUS_LISTED: usize = 100;
+
+/// The reference's `/status`, for the admin only (a route layer checks the
+/// token), without passwords. It counts users and sessions and lists the
+/// first hundred of each; a session shows the first 8 characters of its id,
+/// enough to tell sessions apart in a log, too few to replay one.
+pub async fn status(State(api): State<GameApi>) -> Result<Response, ApiError> {
     let now = now_ms(SystemTime::now());
-    let mut text = String::from("Registered Users:\n");
-    for (name, user) in api.store().users().await? {
+    let users = api.store().users().await?;
+    let mut text = format!("Registered Users: {}\n", users.len());
+    for (name, user) in users.iter().take(STATUS_LISTED) {
         text.push_str(&format!("\t{name} : {}\n", user.info()));
     }
-    text.push_str("\nGame Sessions:\n");
-    for (id, session) in api.store().sessions().await? {
-        let state = if api.expired(&session, now) {
+    if users.len() > STATUS_LISTED {
+        text.push_str(&format!("\t… and {} more\n", users.len() - STATUS_LISTED));
+    }
+    let sessions = api.store().sessions().await?;
+    let active = sessions
+        .iter()
+        .filter(|(_, s)| !api.expired(s, now))
+        .count();
+    text.push_str(&format!(
+        "\nGame Sessions: {active} active, {} inactive\n",
+        sessions.len() - active
+    ));
+    for (id, session) in sessions.iter().take(STATUS_LISTED) {
+        let state = if api.expired(session, now) {
             "inactive"
         } else {
             "active"
         };
-        text.push_str(&format!("\t{id} : {} ({state})\n", session.username));
+        let short: String = id.chars().take(8).collect();
+        text.push_str(&format!("\t{short}… : {} ({state})\n", session.username));
+    }
+    if sessions.len() > STATUS_LISTED {
+        text.push_str(&format!(
+            "\t… and {} more\n",
+            sessions.len() - STATUS_LISTED
+        ));
     }
     Ok(text.into_response())
 }
@@ -366,6 +405,32 @@ impl GameApi {
                 .await?;
         }
         Ok(Ok((id.to_string(), session.username)))
+    }
+
+    /// Removes the sessions that expired more than a day ago (the
+    /// expired ones younger than that still answer "Expired user session",
+    /// as Redis's grace period does); returns how many went.
+    pub async fn purge_expired_sessions(&self) -> Result<usize, ApiError> {
+        const GRACE: Duration = Duration::from_secs(24 * 3600);
+        let now = now_ms(SystemTime::now());
+        let cutoff = now.saturating_sub((self.session_ttl() + GRACE).as_millis() as u64);
+        Ok(self.store().purge_sessions(cutoff).await?)
+    }
+
+    /// Purges expired sessions every `every` while the runtime lives.
+    pub fn spawn_session_purge(&self, every: Duration) {
+        let api = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                match api.purge_expired_sessions().await {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::info!(purged, "Expired sessions purged."),
+                    Err(e) => tracing::warn!(error = %e, "Cannot purge expired sessions."),
+                }
+            }
+        });
     }
 
     pub(super) fn expired(&self, session: &Session, now_ms: u64) -> bool {

@@ -29,6 +29,15 @@ pub struct ApiArgs {
     /// How long an event waits for others to share its produce request (librdkafka `linger.ms`).
     #[arg(long, env = "SLUICE_LINGER", default_value = "1ms", value_parser = humantime::parse_duration)]
     pub linger: Duration,
+    /// Let anyone who reaches the port `POST /events`, without the ingest
+    /// key (SLUICE_INGEST_KEY, or <data>/ingest-key). Only for a port no
+    /// untrusted client can reach.
+    #[arg(long, env = "SLUICE_INGEST_OPEN")]
+    pub ingest_open: bool,
+    /// Events a second each client (IP address) may send to `POST /events`;
+    /// more get a 429 with Retry-After.
+    #[arg(long, env = "SLUICE_INGEST_RATE", default_value_t = crate::api::DEFAULT_INGEST_PER_SECOND)]
+    pub ingest_rate: u32,
 }
 
 impl ApiArgs {
@@ -42,6 +51,14 @@ impl ApiArgs {
     ) -> anyhow::Result<GameApi> {
         let (admin, source) = AdminToken::resolve(data_dir)?;
         println!("admin     token {source}");
+        let ingest_key = if self.ingest_open {
+            println!("ingest    POST /events is open to anyone (--ingest-open)");
+            None
+        } else {
+            let (key, source) = AdminToken::resolve_ingest_key(data_dir)?;
+            println!("ingest    key {source}");
+            Some(key)
+        };
         let location = match &self.state {
             Some(spec) => StateLocation::parse(spec),
             None => StateLocation::File(data_dir.join(STATE_FILE)),
@@ -56,7 +73,21 @@ impl ApiArgs {
             linger: self.linger,
             delivery_timeout: self.delivery_timeout,
         })?;
-        Ok(GameApi::new(store, log, admin, self.session_ttl))
+        let guards = crate::api::Guards {
+            ingest_key,
+            ingest_per_second: self.ingest_rate,
+            ..crate::api::Guards::default()
+        };
+        let api = GameApi::with_guards(
+            store,
+            log,
+            admin,
+            self.session_ttl,
+            guards,
+            !self.ingest_open,
+        );
+        api.spawn_session_purge(Duration::from_secs(60));
+        Ok(api)
     }
 }
 

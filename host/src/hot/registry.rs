@@ -95,6 +95,24 @@ pub struct PluginInfo {
     pub history: Vec<String>,
 }
 
+impl PluginInfo {
+    /// What anyone may see: no event contents (dry-run examples and refusal
+    /// reasons quote recent events) and no server paths.
+    pub fn redacted(mut self) -> PluginInfo {
+        self.path = std::path::Path::new(&self.path)
+            .file_name()
+            .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+        if let Some(error) = &mut self.last_error {
+            error.reason = REDACTED.to_string();
+        }
+        self.last_dry_run = None;
+        self
+    }
+}
+
+/// What a redacted field says.
+pub const REDACTED: &str = "(shown with the admin token)";
+
 /// The last version refused, and why.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadFailure {

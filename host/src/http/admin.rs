@@ -1,15 +1,24 @@
 //! The admin token that guards the port's operator routes (`/status`,
-//! `/events/tail`, …): `SLUICE_ADMIN_TOKEN`, or else one generated once into
-//! `<data>/admin-token` (mode 0600) and reused on every start.
+//! `/events/tail`, `/query`, `/plugins` changes, …): `SLUICE_ADMIN_TOKEN`,
+//! or else one generated once into `<data>/admin-token` (mode 0600) and
+//! reused on every start. The ingest key that `POST /events` needs is a
+//! secret of the same kind (`SLUICE_INGEST_KEY`, `<data>/ingest-key`), and
+//! [`require_token`] is the one route layer that checks either, before a
+//! request's body is read.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::http::{HeaderMap, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 
 pub const ADMIN_TOKEN_ENV: &str = "SLUICE_ADMIN_TOKEN";
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+pub const INGEST_KEY_ENV: &str = "SLUICE_INGEST_KEY";
+pub const INGEST_KEY_FILE: &str = "ingest-key";
 
 #[derive(Clone)]
 pub struct AdminToken(Arc<str>);
@@ -23,7 +32,7 @@ impl std::fmt::Debug for AdminToken {
 /// Where the token came from, to tell the operator.
 #[derive(Debug, Clone)]
 pub enum TokenSource {
-    Env,
+    Env(&'static str),
     File(PathBuf),
     Generated(PathBuf),
 }
@@ -31,7 +40,7 @@ pub enum TokenSource {
 impl std::fmt::Display for TokenSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TokenSource::Env => write!(f, "from {ADMIN_TOKEN_ENV}"),
+            TokenSource::Env(var) => write!(f, "from {var}"),
             TokenSource::File(p) => write!(f, "in {}", p.display()),
             TokenSource::Generated(p) => write!(f, "generated into {}", p.display()),
         }
@@ -46,12 +55,26 @@ impl AdminToken {
     /// The token from the environment, else from (or generated into)
     /// `<data_dir>/admin-token`.
     pub fn resolve(data_dir: &Path) -> anyhow::Result<(AdminToken, TokenSource)> {
-        if let Ok(token) = std::env::var(ADMIN_TOKEN_ENV)
+        Self::resolve_secret(ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, data_dir)
+    }
+
+    /// The ingest key, from `SLUICE_INGEST_KEY`, else from (or generated
+    /// into) `<data_dir>/ingest-key`.
+    pub fn resolve_ingest_key(data_dir: &Path) -> anyhow::Result<(AdminToken, TokenSource)> {
+        Self::resolve_secret(INGEST_KEY_ENV, INGEST_KEY_FILE, data_dir)
+    }
+
+    fn resolve_secret(
+        env: &'static str,
+        file: &str,
+        data_dir: &Path,
+    ) -> anyhow::Result<(AdminToken, TokenSource)> {
+        if let Ok(token) = std::env::var(env)
             && !token.trim().is_empty()
         {
-            return Ok((AdminToken::new(token.trim()), TokenSource::Env));
+            return Ok((AdminToken::new(token.trim()), TokenSource::Env(env)));
         }
-        let path = data_dir.join(ADMIN_TOKEN_FILE);
+        let path = data_dir.join(file);
         if let Some(token) = Self::read(&path)? {
             return Ok((token, TokenSource::File(path)));
         }
@@ -59,7 +82,7 @@ impl AdminToken {
             .with_context(|| format!("cannot create `{}`", data_dir.display()))?;
         let token = crate::api::auth::hex(&crate::api::auth::random_bytes::<32>());
         write_private(&path, &format!("{token}\n"))
-            .with_context(|| format!("cannot write the admin token to `{}`", path.display()))?;
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
         Ok((AdminToken::new(&token), TokenSource::Generated(path)))
     }
 
@@ -89,6 +112,82 @@ impl AdminToken {
         };
         let (a, b) = (given.trim().as_bytes(), self.0.as_bytes());
         a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+/// Who may pass a [`require_token`] layer, and what a refusal says.
+#[derive(Debug, Clone)]
+pub struct TokenGuard {
+    tokens: Arc<[AdminToken]>,
+    needs: &'static str,
+    /// Whether a refusal is JSON (`{"error": …}`, the JSON routes) or text.
+    json: bool,
+}
+
+/// What a 401 from the admin routes says.
+pub const NEEDS_ADMIN: &str = "this needs the admin token: send `Authorization: Bearer <token>` (SLUICE_ADMIN_TOKEN, or ./data/admin-token)";
+/// What a 401 from `POST /events` says.
+pub const NEEDS_INGEST: &str = "this needs the ingest key: send `Authorization: Bearer <key>` (SLUICE_INGEST_KEY, or ./data/ingest-key)";
+
+impl TokenGuard {
+    /// The admin routes: the admin token only.
+    pub fn admin(token: &AdminToken) -> TokenGuard {
+        TokenGuard {
+            tokens: Arc::new([token.clone()]),
+            needs: NEEDS_ADMIN,
+            json: false,
+        }
+    }
+
+    /// The JSON admin routes (`/plugins`): the admin token only, and a
+    /// refusal in JSON.
+    pub fn admin_json(token: &AdminToken) -> TokenGuard {
+        TokenGuard {
+            json: true,
+            ..TokenGuard::admin(token)
+        }
+    }
+
+    /// `POST /events`: any of `tokens` (the ingest key, and the admin
+    /// token, which may do anything); none at all leaves it open.
+    pub fn ingest(tokens: Vec<AdminToken>) -> TokenGuard {
+        TokenGuard {
+            tokens: tokens.into(),
+            needs: NEEDS_INGEST,
+            json: false,
+        }
+    }
+
+    pub fn allows(&self, headers: &HeaderMap) -> bool {
+        self.tokens.is_empty() || self.tokens.iter().any(|t| t.allows(headers))
+    }
+
+    /// The 401 a refused request gets.
+    pub fn refusal(&self) -> Response {
+        let challenge = [(header::WWW_AUTHENTICATE, "Bearer")];
+        if self.json {
+            let body = axum::Json(serde_json::json!({ "error": self.needs }));
+            (StatusCode::UNAUTHORIZED, challenge, body).into_response()
+        } else {
+            let body = format!("{}\n", self.needs);
+            (StatusCode::UNAUTHORIZED, challenge, body).into_response()
+        }
+    }
+}
+
+/// The route layer in front of every guarded route: a request without a
+/// token the guard allows gets a 401 before its body is read (so a 64 MiB
+/// upload without the token costs nothing). Use with
+/// `route_layer(axum::middleware::from_fn_with_state(guard, require_token))`.
+pub async fn require_token(
+    State(guard): State<TokenGuard>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if guard.allows(request.headers()) {
+        next.run(request).await
+    } else {
+        guard.refusal()
     }
 }
 

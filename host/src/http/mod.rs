@@ -17,7 +17,10 @@ use axum::Router;
 use axum::routing::get;
 use tokio::net::TcpListener;
 
-pub use admin::{ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, AdminToken, TokenSource};
+pub use admin::{
+    ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE, AdminToken, INGEST_KEY_ENV, INGEST_KEY_FILE, TokenGuard,
+    TokenSource, require_token,
+};
 pub use metrics::prometheus;
 pub use plugins::PluginAdmin;
 
@@ -71,6 +74,7 @@ pub fn router(state: AppState) -> Router {
     let plugins = state.plugins.clone();
     let mut router = Router::new()
         .route("/metrics", get(metrics::render))
+        .route("/health", get(health))
         .with_state(state);
     if let Some(plugins) = plugins {
         router = router.merge(plugins::router(plugins));
@@ -86,13 +90,23 @@ pub fn router(state: AppState) -> Router {
     router
 }
 
+/// `GET /health`: the public liveness check (what `GET /plugins` was used
+/// for before it was redacted): 200 while the process serves.
+async fn health() -> &'static str {
+    "ok\n"
+}
+
 /// Serves `router` on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer's address is the key of the per-client rates.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

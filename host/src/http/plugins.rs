@@ -3,19 +3,24 @@
 //! `PUT /plugins/<name>` takes a `.wasm` body as the next version,
 //! `POST /plugins/<name>/rollback` goes back one version and
 //! `DELETE /plugins/<name>` removes an unused plugin. Changes need the admin
-//! token (401). A refused version is a 422 with the reason; the running
-//! version stays.
+//! token (401), checked by a route layer before an upload's body is read. A
+//! refused version is a 422 with the reason; the running version stays.
+//!
+//! Without the admin token `GET /plugins` is redacted: dry runs and refusal
+//! reasons quote recent player events, and paths show the server's folders,
+//! so those are left out ([`PluginInfo::redacted`]).
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde_json::json;
 
 use super::AdminToken;
-use crate::hot::{HotError, PluginRegistry};
+use super::admin::{TokenGuard, require_token};
+use crate::hot::{HotError, PluginInfo, PluginRegistry};
 
 /// Largest plugin upload.
 const MAX_PLUGIN_BYTES: usize = 64 << 20;
@@ -28,25 +33,37 @@ pub struct PluginAdmin {
 }
 
 pub fn router(admin: PluginAdmin) -> Router {
+    let guard =
+        axum::middleware::from_fn_with_state(TokenGuard::admin_json(&admin.token), require_token);
     Router::new()
-        .route("/plugins", get(list))
         .route("/plugins/{name}", put(upload).delete(remove))
         .route("/plugins/{name}/rollback", post(rollback))
+        .route_layer(guard)
+        .route("/plugins", get(list))
         .layer(DefaultBodyLimit::max(MAX_PLUGIN_BYTES))
         .with_state(admin)
 }
 
-async fn list(State(admin): State<PluginAdmin>) -> Response {
-    axum::Json(admin.registry.list()).into_response()
+async fn list(State(admin): State<PluginAdmin>, headers: HeaderMap) -> Response {
+    let list = admin.registry.list();
+    if admin.token.allows(&headers) {
+        axum::Json(list).into_response()
+    } else {
+        axum::Json(
+            list.into_iter()
+                .map(PluginInfo::redacted)
+                .collect::<Vec<_>>(),
+        )
+        .into_response()
+    }
 }
 
 async fn upload(
     State(admin): State<PluginAdmin>,
     Path(name): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    change(&admin, &headers, move |registry| {
+    change(&admin, move |registry| {
         registry
             .upload(&name, body.to_vec())
             .map(|accepted| axum::Json(accepted).into_response())
@@ -54,12 +71,8 @@ async fn upload(
     .await
 }
 
-async fn rollback(
-    State(admin): State<PluginAdmin>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    change(&admin, &headers, move |registry| {
+async fn rollback(State(admin): State<PluginAdmin>, Path(name): Path<String>) -> Response {
+    change(&admin, move |registry| {
         registry
             .rollback(&name)
             .map(|accepted| axum::Json(accepted).into_response())
@@ -67,12 +80,8 @@ async fn rollback(
     .await
 }
 
-async fn remove(
-    State(admin): State<PluginAdmin>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    change(&admin, &headers, move |registry| {
+async fn remove(State(admin): State<PluginAdmin>, Path(name): Path<String>) -> Response {
+    change(&admin, move |registry| {
         registry
             .remove(&name)
             .map(|()| StatusCode::NO_CONTENT.into_response())
@@ -80,16 +89,12 @@ async fn remove(
     .await
 }
 
-/// A change to the registry: only with the admin token, and off the async
-/// threads (it compiles and dry-runs plugins).
+/// A change to the registry (the route layer checked the admin token), off
+/// the async threads: it compiles and dry-runs plugins.
 async fn change(
     admin: &PluginAdmin,
-    headers: &HeaderMap,
     work: impl FnOnce(PluginRegistry) -> Result<Response, HotError> + Send + 'static,
 ) -> Response {
-    if !admin.token.allows(headers) {
-        return unauthorized();
-    }
     let registry = admin.registry.clone();
     match tokio::task::spawn_blocking(move || work(registry)).await {
         Ok(Ok(response)) => response,
@@ -114,17 +119,6 @@ fn internal(e: &str) -> Response {
     (
         StatusCode::INTERNAL_SERVER_ERROR,
         axum::Json(json!({ "error": "internal error; the server log says why" })),
-    )
-        .into_response()
-}
-
-fn unauthorized() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Bearer")],
-        axum::Json(json!({
-            "error": "this needs the admin token: send `Authorization: Bearer <token>` (SLUICE_ADMIN_TOKEN, or ./data/admin-token)"
-        })),
     )
         .into_response()
 }

@@ -12,6 +12,26 @@ use crate::source::SourceBatch;
 
 /// About this many recent events are kept for a dry run.
 const SAMPLE_EVENTS: usize = 1000;
+/// And at most this many bytes of them: a batch of large events is not
+/// pinned whole; its first events up to this size are copied instead.
+pub(crate) const SAMPLE_BYTES: usize = 4 << 20;
+
+/// A batch kept for the dry-run sample: the batch itself when it is small,
+/// else a copy of its first events up to [`SAMPLE_BYTES`].
+#[derive(Debug)]
+enum Kept {
+    Whole(Arc<SourceBatch>),
+    Part(EventBatch),
+}
+
+impl Kept {
+    fn events(&self) -> &EventBatch {
+        match self {
+            Kept::Whole(batch) => &batch.events,
+            Kept::Part(events) => events,
+        }
+    }
+}
 
 /// Shared between a pipeline's worker and the plugin registry.
 #[derive(Debug)]
@@ -20,7 +40,7 @@ pub struct PipelineHooks {
     /// Bumped whenever `wanted` changes.
     generation: AtomicU64,
     wanted: Mutex<Vec<Plugin>>,
-    recent: Mutex<VecDeque<Arc<SourceBatch>>>,
+    recent: Mutex<VecDeque<Arc<Kept>>>,
     /// Per stage: the content hash of the plugin running there and its
     /// counters since it was swapped in.
     stats: Mutex<Vec<(String, PluginStats)>>,
@@ -60,15 +80,16 @@ impl PipelineHooks {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// The events of the last batches, up to about [`SAMPLE_EVENTS`], that
-    /// are JSON objects (as the chain sees them).
+    /// The events of the last batches, up to about [`SAMPLE_EVENTS`] and
+    /// [`SAMPLE_BYTES`], that are JSON objects (as the chain sees them).
     pub fn recent_events(&self) -> EventBatch {
-        let batches: Vec<Arc<SourceBatch>> = lock(&self.recent).iter().cloned().collect();
+        let batches: Vec<Arc<Kept>> = lock(&self.recent).iter().cloned().collect();
         let mut sample = EventBatch::new();
-        for b in &batches {
-            for i in 0..b.events.len() {
-                if check_json_object(b.events.event(i)).is_ok() {
-                    b.events.copy_event_to(i, &mut sample);
+        for kept in &batches {
+            let events = kept.events();
+            for i in 0..events.len() {
+                if check_json_object(events.event(i)).is_ok() {
+                    events.copy_event_to(i, &mut sample);
                 }
             }
         }
@@ -81,11 +102,29 @@ impl PipelineHooks {
     }
 
     pub(super) fn saw(&self, batch: &Arc<SourceBatch>) {
+        let kept = if batch.events.bytes() <= SAMPLE_BYTES {
+            Kept::Whole(batch.clone())
+        } else {
+            let mut part = EventBatch::new();
+            for i in 0..batch.events.len() {
+                if part.bytes() + batch.events.event(i).len() > SAMPLE_BYTES {
+                    break;
+                }
+                batch.events.copy_event_to(i, &mut part);
+            }
+            Kept::Part(part)
+        };
         let mut recent = lock(&self.recent);
-        recent.push_back(batch.clone());
-        let mut total: usize = recent.iter().map(|b| b.events.len()).sum();
-        while recent.len() > 1 && total - recent[0].events.len() >= SAMPLE_EVENTS {
-            total -= recent[0].events.len();
+        recent.push_back(Arc::new(kept));
+        let events = |k: &Kept| k.events().len();
+        let bytes = |k: &Kept| k.events().bytes();
+        let mut total: usize = recent.iter().map(|k| events(k)).sum();
+        let mut total_bytes: usize = recent.iter().map(|k| bytes(k)).sum();
+        while recent.len() > 1
+            && (total - events(&recent[0]) >= SAMPLE_EVENTS || total_bytes > SAMPLE_BYTES)
+        {
+            total -= events(&recent[0]);
+            total_bytes -= bytes(&recent[0]);
             recent.pop_front();
         }
     }
@@ -98,5 +137,41 @@ impl PipelineHooks {
             .map(|(p, s)| (p.content_hash().to_string(), s.clone()))
             .collect();
         *lock(&self.stats) = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::EventMeta;
+
+    fn batch(events: usize, bytes_each: usize) -> Arc<SourceBatch> {
+        let json = format!(r#"{{"event_type":"x","pad":"{}"}}"#, "p".repeat(bytes_each));
+        let mut batch = EventBatch::new();
+        for _ in 0..events {
+            batch.push(json.as_bytes(), EventMeta::default());
+        }
+        Arc::new(SourceBatch {
+            topic: "events".into(),
+            events: batch,
+        })
+    }
+
+    #[test]
+    fn the_dry_run_sample_holds_a_few_mib_whatever_the_events_size() {
+        let hooks = PipelineHooks::new("p".into(), Vec::new());
+        // 40 batches of 50 events of 100 KiB: 200 MiB went by.
+        for _ in 0..40 {
+            hooks.saw(&batch(50, 100 << 10));
+        }
+        let sample = hooks.recent_events();
+        assert!(sample.bytes() <= SAMPLE_BYTES, "{} bytes", sample.bytes());
+        assert!(sample.len() >= 30, "{} events", sample.len());
+        // Small events: about SAMPLE_EVENTS of them.
+        for _ in 0..40 {
+            hooks.saw(&batch(100, 10));
+        }
+        let sample = hooks.recent_events();
+        assert!((SAMPLE_EVENTS..SAMPLE_EVENTS + 100).contains(&sample.len()));
     }
 }

@@ -87,6 +87,7 @@ async fn start_workers(config: &Config, runtime: Handle) -> anyhow::Result<Worke
         memory_bytes: config.limits.plugin_memory_mib << 20,
         batch_deadline: Duration::from_millis(config.limits.plugin_deadline_ms),
         max_event_bytes: config.limits.max_event_bytes,
+        ..SandboxLimits::default()
     })?;
     let policy = RollPolicy {
         max_rows: config.flush.rows,

@@ -15,6 +15,11 @@ use super::sandbox::Sandbox;
 /// One epoch tick. CPU deadlines are whole ticks, so this is their resolution.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// Core instances one plugin component may have.
+const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+/// Tables one plugin component may have.
+const MAX_TABLES_PER_COMPONENT: u32 = 8;
+
 /// The sandbox limits every plugin instance runs under.
 #[derive(Debug, Clone, Copy)]
 pub struct SandboxLimits {
@@ -24,6 +29,11 @@ pub struct SandboxLimits {
     pub batch_deadline: Duration,
     /// Largest event a plugin may return (default 1 MiB); larger ones are dead letters.
     pub max_event_bytes: usize,
+    /// Linear memory all plugin instances together may reserve (default
+    /// 2 GiB): the pool has this over [`memory_bytes`](Self::memory_bytes)
+    /// memory slots, so no set of plugins can commit more, however many
+    /// instances they hold.
+    pub total_memory_bytes: usize,
 }
 
 impl Default for SandboxLimits {
@@ -32,6 +42,7 @@ impl Default for SandboxLimits {
             memory_bytes: 64 << 20,
             batch_deadline: Duration::from_secs(1),
             max_event_bytes: 1 << 20,
+            total_memory_bytes: 2 << 30,
         }
     }
 }
@@ -67,13 +78,22 @@ impl PluginEngine {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
 
+        // One memory per component, so its cap is the plugin's cap (a
+        // component with K memories would get K times it), and a bound on
+        // core instances and tables per component, so one plugin cannot
+        // hold the slots the others need. A Rust wasm32-wasip2 plugin has
+        // one memory, a handful of core instances and a few tables.
+        let slots = (limits.total_memory_bytes / limits.memory_bytes.max(1)).clamp(4, 512) as u32;
         let mut pool = PoolingAllocationConfig::default();
         pool.max_memory_size(limits.memory_bytes);
-        pool.total_component_instances(256);
-        pool.total_core_instances(2048);
-        pool.total_memories(512);
-        pool.total_tables(1024);
-        pool.total_stacks(256);
+        pool.max_memories_per_component(1);
+        pool.max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT);
+        pool.max_tables_per_component(MAX_TABLES_PER_COMPONENT);
+        pool.total_memories(slots);
+        pool.total_component_instances(slots);
+        pool.total_core_instances(slots * MAX_CORE_INSTANCES_PER_COMPONENT);
+        pool.total_tables(slots * MAX_TABLES_PER_COMPONENT);
+        pool.total_stacks(slots);
         // wasmtime's default memory reservation (4 GiB of address space per
         // slot, with guard pages) lets compiled code skip bounds checks:
         // measured 15% faster guests than a 64 MiB reservation. It costs

@@ -182,8 +182,10 @@ impl Parser<'_> {
     fn peek_keyword(&mut self, kw: &str) -> bool {
         self.skip_ws();
         let rest = &self.text[self.pos..];
-        rest.len() >= kw.len()
-            && rest[..kw.len()].eq_ignore_ascii_case(kw)
+        // `get`, not an index: the text may have a multi-byte character
+        // where the keyword would end (found by the `schema_parse` fuzz target).
+        rest.get(..kw.len())
+            .is_some_and(|word| word.eq_ignore_ascii_case(kw))
             && !rest[kw.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
     }
 

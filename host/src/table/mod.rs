@@ -12,7 +12,7 @@
 mod arrow_schema;
 mod dead_letter;
 mod decoder;
-mod project;
+pub(crate) mod project;
 
 pub use arrow_schema::{RAW_EVENT, TIMESTAMP, hive_type_name, kafka_timestamp_type, table_schema};
 pub use dead_letter::{

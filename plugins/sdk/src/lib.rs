@@ -27,6 +27,9 @@ extern crate self as sluice_sdk;
 pub mod bindings;
 mod error;
 mod event;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod log;
 pub mod outcome;
 mod route;

@@ -220,6 +220,33 @@ impl EmbeddedStore {
         .await
     }
 
+    /// Removes every session last used before `cutoff_ms` (milliseconds
+    /// since the epoch); returns how many went. Sessions would otherwise
+    /// stay for ever: only Redis expires keys by itself.
+    pub async fn purge_sessions(&self, cutoff_ms: u64) -> Result<usize, StateError> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(redb::Error::from)?;
+            let purged = {
+                let mut sessions = txn.open_table(SESSIONS).map_err(redb::Error::from)?;
+                let mut stale = Vec::new();
+                for row in sessions.iter().map_err(redb::Error::from)? {
+                    let (k, v) = row.map_err(redb::Error::from)?;
+                    let session: Session = serde_json::from_str(v.value())?;
+                    if session.last_seen_ms < cutoff_ms {
+                        stale.push(k.value().to_string());
+                    }
+                }
+                for id in &stale {
+                    sessions.remove(id.as_str()).map_err(redb::Error::from)?;
+                }
+                stale.len()
+            };
+            txn.commit().map_err(redb::Error::from)?;
+            Ok(purged)
+        })
+        .await
+    }
+
     pub async fn users(&self) -> Result<Vec<(String, User)>, StateError> {
         self.blocking(|db| {
             let txn = db.begin_read().map_err(redb::Error::from)?;
@@ -259,7 +286,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state/game.redb");
         let store = EmbeddedStore::open(&path).await.unwrap();
-        crate::api::state::tests::exercise(GameStore::Embedded(store)).await;
+        crate::api::state::tests::exercise(GameStore::Embedded(store.clone())).await;
+        // Sessions last used before the cutoff are purged, the others kept.
+        for (id, last_seen_ms) in [("old", 1_000), ("new", 5_000)] {
+            let s = Session {
+                username: "user1".into(),
+                last_seen_ms,
+            };
+            store
+                .put_session(id, s, Duration::from_secs(1))
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.purge_sessions(2_000).await.unwrap(), 1);
+        assert_eq!(store.session("old").await.unwrap(), None);
+        assert!(store.session("new").await.unwrap().is_some());
+        drop(store);
         // It survives a restart.
         let reopened = EmbeddedStore::open(&path).await;
         // redb locks the file while it is open: the first handle is gone here.

@@ -182,6 +182,11 @@ impl GameStore {
         dispatch!(self.remove_session(id))
     }
 
+    /// Removes sessions last used before `cutoff_ms`; returns how many.
+    pub async fn purge_sessions(&self, cutoff_ms: u64) -> Result<usize, StateError> {
+        dispatch!(self.purge_sessions(cutoff_ms))
+    }
+
     /// Every user, by name (for `/status`).
     pub async fn users(&self) -> Result<Vec<(String, User)>, StateError> {
         dispatch!(self.users())

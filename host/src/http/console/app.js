@@ -359,7 +359,9 @@
     const list = $('plugins');
     let response;
     try {
-      response = await fetch('/plugins', { cache: 'no-store' });
+      // With the token the list is whole; without it, redacted.
+      const headers = token ? { Authorization: `Bearer ${token}` } : {};
+      response = await fetch('/plugins', { headers, cache: 'no-store' });
     } catch {
       return;
     }
