@@ -28,11 +28,11 @@ fn bench_pipeline_prints_its_three_figures() {
         "== 2k events ==",
         "1. pipelines fed from memory",
         "both pipelines, every event",
-        "2. embedded broker",
+        "2. the broker",
         "bare consumer drains it",
         "3. end to end",
-        "every event in the lake",
-        "target (3) ≥ 80% of (2)",
+        "every event taken by both pipelines",
+        "target (3) ≥ 80% of the pipeline core",
         "peak RSS (part 1)",
     ] {
         assert!(stdout.contains(line), "no `{line}` in:\n{stdout}");
