@@ -165,6 +165,10 @@ pub(super) fn query_threads() -> usize {
     2
 }
 
+pub(super) fn query_max_output_mib() -> usize {
+    64
+}
+
 /// The reference's Presto queries used `join_guilds`; its rows are the
 /// `join_guild` events of `events_guild`.
 pub(super) fn views() -> BTreeMap<String, String> {

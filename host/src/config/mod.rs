@@ -63,6 +63,10 @@ pub struct QueryConfig {
     /// Threads queries run on, apart from the pipelines'.
     #[serde(default = "defaults::query_threads")]
     pub threads: usize,
+    /// Bytes one answer, or one batch of a growing function's output
+    /// (`repeat`, `lpad`, `range`…), may take; past it the query fails.
+    #[serde(default = "defaults::query_max_output_mib")]
+    pub max_output_mib: usize,
 }
 
 impl Default for QueryConfig {
