@@ -19,7 +19,7 @@ use super::catalog::{self, DEFAULT_QUALITY};
 use super::error::ApiError;
 use super::events::{GameEvent, session_datetime};
 use super::limits::ClientAddr;
-use super::state::{Session, User};
+use super::state::{Inventory, Session, User};
 
 /// The response header that names the logged event, so a client (or a test)
 /// can find it in Kafka.
@@ -154,7 +154,7 @@ pub async fn signup(
     let user = User {
         password_hash,
         session_datetime: session_datetime(now),
-        inventory: Vec::new(),
+        inventory: Inventory::default(),
         guild: None,
     };
     if !api.store().create_user(&username, user.clone()).await? {
@@ -273,17 +273,19 @@ pub async fn buy(
         return Ok(NOT_IN_STOCK.into_response());
     };
     // The event first: a 503 then means nothing happened, so a retry does
-    // not buy twice. Its inventory is the stored one plus this item.
+    // not buy twice. Its inventory is the stored one plus this item, listed
+    // as the reference did (capped) and counted.
     let Some(user) = api.store().user(&username).await? else {
         return Ok(INVALID_USERNAME.into_response());
     };
     let mut inventory = user.inventory;
-    inventory.push(sold.name.to_string());
+    inventory.add(sold.name);
     let mut event = GameEvent::new("buy_item")
         .with("username", username.as_str())
         .with("item_type", sold.name)
         .with("item_quality", quality.as_str())
-        .with("inventory", inventory);
+        .with("inventory", inventory.listed())
+        .with("inventory_counts", inventory.counts());
     if let Some(description) = sold.description {
         event = event.with("description", description);
     }
