@@ -29,6 +29,7 @@ use tokio::sync::Semaphore;
 use super::QueryError;
 use super::caps::{OutputTooLarge, guard_functions};
 use super::catalog::{Catalog, LakeTable, TableInfo, columns_of, file_info};
+use super::message::{clean_message, first_line};
 use super::statement::{Request, parse};
 use crate::lake::Lake;
 
@@ -472,23 +473,6 @@ fn plan_error(e: DataFusionError) -> QueryError {
         DataFusionError::SQL(..) => QueryError::Syntax(clean_message(&e)),
         _ => QueryError::Plan(clean_message(&e)),
     }
-}
-
-/// DataFusion's message for the root cause, without its category prefix
-/// ("Error during planning: ") or backtrace.
-pub(super) fn clean_message(e: &DataFusionError) -> String {
-    let message = match e.find_root() {
-        DataFusionError::SQL(parser, _) => parser.to_string(),
-        root => root.message().to_string(),
-    };
-    let message = message
-        .strip_prefix("sql parser error: ")
-        .unwrap_or(&message);
-    first_line(message)
-}
-
-fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or_default().trim().to_string()
 }
 
 /// A result made here rather than by DataFusion: string columns.

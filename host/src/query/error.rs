@@ -32,6 +32,16 @@ pub enum QueryError {
     Execution(String),
 }
 
+impl From<super::statement::StatementError> for QueryError {
+    fn from(e: super::statement::StatementError) -> QueryError {
+        use super::statement::StatementError;
+        match e {
+            StatementError::Syntax(message) => QueryError::Syntax(message),
+            StatementError::ReadOnly { statement } => QueryError::ReadOnly { statement },
+        }
+    }
+}
+
 impl QueryError {
     /// Whether the query itself is at fault (an HTTP 4xx), rather than the
     /// lake or the server.

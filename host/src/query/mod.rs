@@ -23,8 +23,9 @@ mod ddl;
 mod engine;
 mod error;
 mod format;
+mod message;
 mod routes;
-mod statement;
+pub(crate) mod statement;
 #[cfg(test)]
 mod tests;
 
