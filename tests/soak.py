@@ -320,7 +320,7 @@ def main():
         now = time.time()
         if now >= next_sample:
             chaos.sample(started)
-            next_sample += args.sample_every
+            next_sample = max(next_sample + args.sample_every, now)
         if now >= next_kill and end - now > args.kill_every / 2:
             chaos.up.clear()
             serve.kill9()

@@ -390,6 +390,11 @@ fn the_query_endpoint_refuses_what_could_write_and_explains_mistakes() {
     assert_eq!(status, 400, "{message}");
     let bad_format = serve.post_query("select 1", "xml");
     assert_eq!(bad_format.status(), 400);
+    // A query string axum cannot read is a JSON error too (schemathesis).
+    let twice = serve.post_query("select 1", "csv&format=json");
+    assert_eq!(twice.status(), 400);
+    let body: serde_json::Value = twice.json().unwrap();
+    assert_eq!(body["kind"], "format", "{body}");
     // Queries that would build more than the output cap (64 MiB) fail,
     // and the server lives on.
     for (sql, function) in [

@@ -120,6 +120,20 @@ pub struct Credentials {
     password: Option<String>,
 }
 
+impl Credentials {
+    /// What was sent must be well-formed (a 400 otherwise), whether or not
+    /// the other field is missing (the reference's 200 reply for that).
+    fn check(&self) -> Result<(), ApiError> {
+        if let Some(username) = &self.username {
+            catalog::check_username(username)?;
+        }
+        if let Some(password) = &self.password {
+            catalog::check_password(password)?;
+        }
+        Ok(())
+    }
+}
+
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
@@ -133,14 +147,13 @@ pub async fn signup(
     headers: HeaderMap,
     Form(creds): Form<Credentials>,
 ) -> Result<Response, ApiError> {
+    creds.check()?;
     let Some(username) = creds.username else {
         return Ok("Signup Failed! Please provide a username.\n".into_response());
     };
     let Some(password) = creds.password else {
         return Ok("Signup Failed! Please provide a password.\n".into_response());
     };
-    catalog::check_username(&username)?;
-    catalog::check_password(&password)?;
     const EXISTS: &str = "Signup Failed! This username already exists.\n";
     if api.store().user(&username).await?.is_some() {
         return Ok(EXISTS.into_response());
@@ -180,14 +193,13 @@ pub async fn login(
     headers: HeaderMap,
     Form(creds): Form<Credentials>,
 ) -> Result<Response, ApiError> {
+    creds.check()?;
     let Some(username) = creds.username else {
         return Ok("Login Failed! Please provide a username.\n".into_response());
     };
     let Some(password) = creds.password else {
         return Ok("Login Failed! Please provide a password.\n".into_response());
     };
-    catalog::check_username(&username)?;
-    catalog::check_password(&password)?;
     // A player or a client over its rate of failed logins is turned away
     // before the hash is computed.
     let (by_player, by_client) = api.failed_logins();
