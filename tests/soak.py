@@ -211,9 +211,27 @@ class Chaos:
         log("sample " + " ".join(f"{k}={v}" for k, v in row.items()))
 
 
+def overlapping_files(lake):
+    """Per table, the data files whose offset ranges overlap another's in
+    the same partition: the pipeline writing an offset twice. File names
+    are `part-<topic>-<partition>-<first>-<last>.parquet`."""
+    overlaps = {}
+    for table in sorted({t for ts in TABLES_OF_ROUTE.values() for t in ts}):
+        ranges = {}
+        for f in (lake / table).rglob("part-*.parquet"):
+            topic_partition, first, last = f.stem[len("part-"):].rsplit("-", 2)
+            ranges.setdefault(topic_partition, []).append((int(first), int(last)))
+        count = 0
+        for spans in ranges.values():
+            spans.sort()
+            count += sum(1 for a, b in zip(spans, spans[1:]) if b[0] <= a[1])
+        overlaps[table] = count
+    return overlaps
+
+
 def lake_counts(lake, acked):
     """(lost, duplicated, checked): acknowledged events missing from a
-    table they belong in, those in it more than once, and how many
+    table they belong in, event ids in it more than once, and how many
     (event, table) pairs were checked."""
     import duckdb
 
@@ -283,7 +301,16 @@ def main():
     p.add_argument("--binary", type=Path, default=target / "debug" / "sluice")
     p.add_argument("--plugins", type=Path, default=ROOT / "plugins/target/wasm32-wasip2/release")
     p.add_argument("--dir", type=Path, help="scratch folder (default: a new one under /tmp)")
+    p.add_argument("--check", type=Path, metavar="DIR",
+                   help="only check the lake of an earlier run in DIR against its acked.txt")
     args = p.parse_args()
+    if args.check:
+        acked = [tuple(line.split(" ", 1)) for line in (args.check / "acked.txt").read_text().splitlines() if " " in line]
+        lost, duplicated, checked = lake_counts(args.check / "lake", acked)
+        print(json.dumps({"acknowledged_events": len(acked), "event_table_pairs_checked": checked,
+                          "lost": lost, "duplicated": duplicated,
+                          "overlapping_files": overlapping_files(args.check / "lake")}, indent=2))
+        return
 
     dir = args.dir or Path(tempfile.mkdtemp(prefix="sluice-soak-"))
     dir.mkdir(parents=True, exist_ok=True)
@@ -362,6 +389,7 @@ def main():
         "event_table_pairs_checked": checked,
         "lost": lost,
         "duplicated": duplicated,
+        "overlapping_files": overlapping_files(dir / "lake"),
         "kills": kills,
         "swaps": len(chaos.swaps),
         "swaps_ok": sum(1 for s in chaos.swaps if s[2] == 200),

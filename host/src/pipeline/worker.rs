@@ -103,7 +103,8 @@ impl Worker {
             match inbox.recv_timeout(wait) {
                 Ok(Delivery::Batch(batch)) => {
                     if let Processed::Stopping = self.process(&batch)? {
-                        return Ok(self.stop_paused(&inbox));
+                        self.stop_paused(&inbox);
+                        return Ok(());
                     }
                 }
                 Ok(Delivery::Assigned(_)) => {}
