@@ -274,7 +274,10 @@ mod tests {
             header_values: Vec::new(),
         });
         assert!(matches!(flooded.outcomes[..], [Outcome::Replace(3)]));
-        assert_eq!(new_events(&flooded), [&br#"{"flood":0}"#[..], br#"{"flood":1}"#, br#"{"flood":2}"#]);
+        assert_eq!(
+            new_events(&flooded),
+            [&br#"{"flood":0}"#[..], br#"{"flood":1}"#, br#"{"flood":2}"#]
+        );
     }
 
     #[test]
