@@ -10,6 +10,7 @@
 pub mod schema;
 
 pub mod api;
+pub mod query;
 pub mod table;
 
 #[path = "../../host/src/fuzzing.rs"]

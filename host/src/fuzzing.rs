@@ -6,13 +6,14 @@
 //! `fuzz/corpus/<target>/` and `fuzz/artifacts/<target>/` as ordinary tests.
 //!
 //! The targets: `table_projection` (an event onto a table's columns),
-//! `schema_parse` (Hive column lists), `ndjson` (the `POST /events` body).
-//! The SDK's scanner and splicer have theirs in the SDK
-//! (`sluice_sdk::fuzzing`), the query classifier in [`crate::query`].
+//! `schema_parse` (Hive column lists), `ndjson` (the `POST /events` body),
+//! `statement_classify` (what the query endpoint agrees to run). The SDK's
+//! scanner and splicer have theirs in the SDK (`sluice_sdk::fuzzing`).
 
 use serde::de::IgnoredAny;
 
 use crate::api::ndjson;
+use crate::query::statement::{self, Request, StatementError};
 use crate::schema::Schema;
 use crate::table::project::Projection;
 
@@ -118,6 +119,34 @@ pub fn ndjson(data: &[u8]) {
     }
 }
 
+/// SQL text through the query endpoint's classifier: a request or a
+/// refusal, never a panic. What it promises: a query (`Plan`) is one the
+/// allowlist names, and printed back it is still a query or, where the
+/// SQL printer writes something its parser does not take, a syntax error,
+/// never a statement that writes; a refusal names upper-case keywords.
+pub fn statement_classify(data: &[u8]) {
+    let Ok(sql) = std::str::from_utf8(data) else {
+        return;
+    };
+    match statement::parse(sql) {
+        Ok(Request::Plan(plan)) => {
+            let printed = plan.to_string();
+            match statement::parse(&printed) {
+                Ok(Request::Plan(_)) | Err(StatementError::Syntax(_)) => {}
+                Ok(other) => panic!("`{sql}` is a query; printed, `{printed}` is {other:?}"),
+                Err(e) => panic!("`{sql}` is a query; printed, `{printed}` is refused: {e}"),
+            }
+        }
+        Ok(Request::ShowTables | Request::Describe(_)) | Err(StatementError::Syntax(_)) => {}
+        Err(StatementError::ReadOnly { statement }) => {
+            assert!(
+                !statement.is_empty() && statement.chars().all(|c| c == ' ' || !c.is_lowercase()),
+                "`{sql}` refused as `{statement}`"
+            );
+        }
+    }
+}
+
 /// Equal, except that floats may differ in their last bits: serde_json
 /// (without its `float_roundtrip` feature, which the host's build does not
 /// turn on) may parse a long decimal one ulp off, so an event sluice
@@ -194,5 +223,10 @@ mod tests {
     #[test]
     fn ndjson_seeds_and_crashes_replay() {
         replay("ndjson", super::ndjson);
+    }
+
+    #[test]
+    fn statement_classify_seeds_and_crashes_replay() {
+        replay("statement_classify", super::statement_classify);
     }
 }

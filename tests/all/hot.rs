@@ -397,6 +397,10 @@ fn broken_versions_are_refused_with_422_and_the_running_one_keeps_going() {
         std::fs::read(wasm("hostile")).unwrap(),
         &["dry run", "trapped", "panicked"],
     );
+    // Under a name nothing holds, a refused upload leaves nothing listed.
+    let (status, _) = rig.put("no_such_plugin", b"garbage".to_vec(), Some(TOKEN));
+    assert_eq!(status, 422);
+    assert!(rig.plugin("no_such_plugin").is_none());
     // The running version goes on.
     produce_range(&brokers, 300..600);
     rig.wait_for_rows(600, "events after the refusals");

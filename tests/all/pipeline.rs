@@ -335,3 +335,47 @@ fn kafka_down_and_back_on_the_mock_cluster_loses_nothing() {
     assert!(pipeline.terminate().success());
     assert_exactly_once(&lake, 2000);
 }
+
+#[test]
+fn sigterm_stops_a_pipeline_paused_on_a_failing_plugin() {
+    let dir = scratch_dir();
+    let broker = Broker::start(dir.path());
+    // Every event makes `hostile` return garbage: three full batches of
+    // them in a row pause the pipeline until a new version comes.
+    produce(
+        &broker.brokers,
+        (0..400).map(|i| {
+            (
+                format!("k{i}"),
+                br#"{"event_type": "garbage", "Host": "h"}"#.to_vec(),
+            )
+        }),
+    );
+    let config = write_config(
+        dir.path(),
+        "sluice.toml",
+        1000,
+        "[limits]\nbatch_size = 16\n[[pipeline]]\nname = \"hostile\"\nplugins = [\"hostile\"]\n\
+         table = { name = \"hostile_events\", schema = \"event_type string\" }\n",
+    );
+    let mut pipeline = kafka::start_pipeline(dir.path(), &config, &broker.brokers, "paused");
+    let log = dir.path().join("paused.log");
+    wait_for_log(&log, "Pipeline paused");
+    // SIGTERM: the process stops (it used to wait for the paused pipeline
+    // for ever) and says why the failed batch is not written.
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pipeline.child.id().to_string())
+        .status();
+    let mut status = None;
+    eventually(60, "sluice pipeline to exit after SIGTERM", || {
+        status = pipeline.child.try_wait().unwrap();
+        status.is_some()
+    });
+    assert!(status.unwrap().success(), "{status:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("Stopping while paused on a failing plugin"),
+        "{text}"
+    );
+}

@@ -390,6 +390,30 @@ fn the_query_endpoint_refuses_what_could_write_and_explains_mistakes() {
     assert_eq!(status, 400, "{message}");
     let bad_format = serve.post_query("select 1", "xml");
     assert_eq!(bad_format.status(), 400);
+    // A query string axum cannot read is a JSON error too (schemathesis).
+    let twice = serve.post_query("select 1", "csv&format=json");
+    assert_eq!(twice.status(), 400);
+    let body: serde_json::Value = twice.json().unwrap();
+    assert_eq!(body["kind"], "format", "{body}");
+    // Queries that would build more than the output cap (64 MiB) fail,
+    // and the server lives on.
+    for (sql, function) in [
+        (
+            "select repeat(raw_event, 10000000) from events_guild",
+            "`repeat`",
+        ),
+        ("select range(1, 2000000000)", "`range`"),
+        ("select lpad(host, 2000000000) from events_guild", "`lpad`"),
+    ] {
+        let (status, kind, message) = serve.error(sql);
+        assert_eq!(
+            (status, kind.as_str()),
+            (400, "too_large"),
+            "{sql}: {message}"
+        );
+        assert!(message.starts_with(function), "{sql}: {message}");
+        assert!(message.contains("--query-max-output"), "{message}");
+    }
     // The count is unchanged after all of that.
     assert_eq!(serve.count("select count(*) from events_guild"), 1);
 }

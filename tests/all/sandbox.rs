@@ -211,3 +211,66 @@ fn sleeping_takes_no_time_and_a_frozen_clock_cannot_be_waited_out() {
     let reason = contained("spin_clock");
     assert!(reason.starts_with("timed out"), "{reason}");
 }
+
+#[test]
+fn new_events_are_capped_per_input_event_and_per_call() {
+    let flood = |count: u32| format!(r#"{{"event_type": "flood", "count": {count}}}"#);
+    let engine = sluice::plugin::PluginEngine::new(sluice::plugin::SandboxLimits {
+        max_events_per_event: 1_000,
+        max_events_per_call: 2_500,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut chain = PluginChain::new([load(&engine, "hostile")]);
+    // 1,000 for one event is the limit; 1,001 is a dead letter.
+    let batch = batch_of(&[flood(1_000), flood(1_001), OK.to_string()]);
+    let out = chain.process(&batch).unwrap();
+    assert_eq!(out.survivors.len(), 1_001);
+    assert_eq!(out.dead_letters.len(), 1);
+    assert_eq!(out.dead_letters[0].meta.offset, 101);
+    assert!(
+        out.dead_letters[0]
+            .reason
+            .contains("returned 1001 events for one event, over the limit of 1000"),
+        "{}",
+        out.dead_letters[0].reason
+    );
+    // Three events of 1,000 in one call: the third passes the call's 2,500.
+    let batch = batch_of(&[flood(1_000), flood(1_000), flood(1_000), OK.to_string()]);
+    let out = chain.process(&batch).unwrap();
+    assert_eq!(out.survivors.len(), 2_001);
+    assert_eq!(out.dead_letters.len(), 1);
+    assert_eq!(out.dead_letters[0].meta.offset, 102);
+    assert!(
+        out.dead_letters[0]
+            .reason
+            .contains("more than 2500 new events in one call of 4 events"),
+        "{}",
+        out.dead_letters[0].reason
+    );
+}
+
+#[test]
+fn log_lines_are_capped_per_batch_however_often_a_poison_event_splits_it() {
+    let engine = engine();
+    let mut chain = PluginChain::new([load(&engine, "hostile")]);
+    // Every event logs a line; the poison one makes the batch split about
+    // twenty times, and each part logs its lines again.
+    let mut events = vec![hostile_event("chatty"); 1024];
+    events[700] = hostile_event("panic");
+    let batch = batch_of(&events);
+    let out = chain.process(&batch).unwrap();
+    assert_eq!(out.dead_letters.len(), 1);
+    assert_eq!(out.survivors.len(), 1023);
+    drop(out);
+    let (_, stats) = chain.stats().next().unwrap();
+    assert_eq!(stats.log_lines, 100, "{stats:?}");
+    // More than one call's worth of lines were written, all but 100 dropped.
+    assert!(stats.log_lines_dropped > 1024, "{stats:?}");
+    // The next batch has a budget of its own.
+    chain
+        .process(&batch_of(&[hostile_event("chatty")]))
+        .unwrap();
+    let (_, stats) = chain.stats().next().unwrap();
+    assert_eq!(stats.log_lines, 101, "{stats:?}");
+}

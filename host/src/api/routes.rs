@@ -19,7 +19,7 @@ use super::catalog::{self, DEFAULT_QUALITY};
 use super::error::ApiError;
 use super::events::{GameEvent, session_datetime};
 use super::limits::ClientAddr;
-use super::state::{Session, User};
+use super::state::{Inventory, Session, User};
 
 /// The response header that names the logged event, so a client (or a test)
 /// can find it in Kafka.
@@ -120,6 +120,20 @@ pub struct Credentials {
     password: Option<String>,
 }
 
+impl Credentials {
+    /// What was sent must be well-formed (a 400 otherwise), whether or not
+    /// the other field is missing (the reference's 200 reply for that).
+    fn check(&self) -> Result<(), ApiError> {
+        if let Some(username) = &self.username {
+            catalog::check_username(username)?;
+        }
+        if let Some(password) = &self.password {
+            catalog::check_password(password)?;
+        }
+        Ok(())
+    }
+}
+
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
@@ -133,14 +147,13 @@ pub async fn signup(
     headers: HeaderMap,
     Form(creds): Form<Credentials>,
 ) -> Result<Response, ApiError> {
+    creds.check()?;
     let Some(username) = creds.username else {
         return Ok("Signup Failed! Please provide a username.\n".into_response());
     };
     let Some(password) = creds.password else {
         return Ok("Signup Failed! Please provide a password.\n".into_response());
     };
-    catalog::check_username(&username)?;
-    catalog::check_password(&password)?;
     const EXISTS: &str = "Signup Failed! This username already exists.\n";
     if api.store().user(&username).await?.is_some() {
         return Ok(EXISTS.into_response());
@@ -154,7 +167,7 @@ pub async fn signup(
     let user = User {
         password_hash,
         session_datetime: session_datetime(now),
-        inventory: Vec::new(),
+        inventory: Inventory::default(),
         guild: None,
     };
     if !api.store().create_user(&username, user.clone()).await? {
@@ -180,14 +193,13 @@ pub async fn login(
     headers: HeaderMap,
     Form(creds): Form<Credentials>,
 ) -> Result<Response, ApiError> {
+    creds.check()?;
     let Some(username) = creds.username else {
         return Ok("Login Failed! Please provide a username.\n".into_response());
     };
     let Some(password) = creds.password else {
         return Ok("Login Failed! Please provide a password.\n".into_response());
     };
-    catalog::check_username(&username)?;
-    catalog::check_password(&password)?;
     // A player or a client over its rate of failed logins is turned away
     // before the hash is computed.
     let (by_player, by_client) = api.failed_logins();
@@ -273,17 +285,19 @@ pub async fn buy(
         return Ok(NOT_IN_STOCK.into_response());
     };
     // The event first: a 503 then means nothing happened, so a retry does
-    // not buy twice. Its inventory is the stored one plus this item.
+    // not buy twice. Its inventory is the stored one plus this item, listed
+    // as the reference did (capped) and counted.
     let Some(user) = api.store().user(&username).await? else {
         return Ok(INVALID_USERNAME.into_response());
     };
     let mut inventory = user.inventory;
-    inventory.push(sold.name.to_string());
+    inventory.add(sold.name);
     let mut event = GameEvent::new("buy_item")
         .with("username", username.as_str())
         .with("item_type", sold.name)
         .with("item_quality", quality.as_str())
-        .with("inventory", inventory);
+        .with("inventory", inventory.listed())
+        .with("inventory_counts", inventory.counts());
     if let Some(description) = sold.description {
         event = event.with("description", description);
     }

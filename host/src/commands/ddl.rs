@@ -24,6 +24,7 @@ impl DdlCommand {
             query_timeout: None,
             query_max_rows: None,
             query_memory: None,
+            query_max_output: None,
         };
         super::runtime()?.block_on(async {
             let engine = args.open(&config).await?;

@@ -5,6 +5,8 @@
 //! route and errors by route.
 
 use std::collections::BTreeMap;
+use std::io::{LineWriter, Write};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,7 +36,14 @@ pub struct LoadCommand {
     /// Seeds the players' choices, so a run can be repeated.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Appends `<route> <event id>` for every acknowledged event (a success
+    /// with an `x-event-id`), so a soak can check each reached the lake.
+    #[arg(long)]
+    acked: Option<PathBuf>,
 }
+
+/// Where acknowledged events' ids go, shared by the players.
+type AckedLog = Option<Arc<Mutex<LineWriter<std::fs::File>>>>;
 
 const GUILDS: [&str; 4] = ["knights", "rangers", "Sons of Zion", "night-watch"];
 
@@ -82,6 +91,7 @@ struct Player {
     password: String,
     session: Option<String>,
     stats: Arc<Mutex<Stats>>,
+    acked: AckedLog,
 }
 
 impl Player {
@@ -111,12 +121,23 @@ impl Player {
                 {
                     self.session = Some(id.to_string());
                 }
+                let event_id = r
+                    .headers()
+                    .get(crate::api::routes::EVENT_ID_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
                 let body = r.text().await.unwrap_or_default();
                 if !status.is_success() {
                     Some(format!("HTTP {}", status.as_u16()))
                 } else if body.contains("Failed!") || body.contains("Please login") {
                     Some(body.trim().to_string())
                 } else {
+                    if let (Some(log), Some(id)) = (&self.acked, event_id) {
+                        let mut log = log.lock().expect("acked log lock");
+                        if let Err(e) = writeln!(log, "{route} {id}") {
+                            eprintln!("cannot record an acknowledged event: {e}");
+                        }
+                    }
                     None
                 }
             }
@@ -182,6 +203,17 @@ impl LoadCommand {
             .build()
             .context("cannot build the HTTP client")?;
         let stats = Arc::new(Mutex::new(Stats::default()));
+        let acked: AckedLog = match &self.acked {
+            Some(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("cannot open `{}` (--acked)", path.display()))?;
+                Some(Arc::new(Mutex::new(LineWriter::new(file))))
+            }
+            None => None,
+        };
         let run_id = crate::api::auth::hex(&crate::api::auth::random_bytes::<3>());
         let runtime = super::runtime()?;
         runtime.block_on(async {
@@ -196,6 +228,7 @@ impl LoadCommand {
                     password: crate::api::auth::hex(&crate::api::auth::random_bytes::<8>()),
                     session: None,
                     stats: stats.clone(),
+                    acked: acked.clone(),
                 });
             }
             let signed_in =

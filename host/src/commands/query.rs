@@ -27,6 +27,10 @@ pub struct QueryArgs {
     /// The memory pool all queries share, in MiB.
     #[arg(long, env = "SLUICE_QUERY_MEMORY")]
     pub query_memory: Option<usize>,
+    /// Bytes one answer, or one batch of `repeat`, `lpad`, `range` and the
+    /// other functions that grow their output, may take, in MiB.
+    #[arg(long, env = "SLUICE_QUERY_MAX_OUTPUT")]
+    pub query_max_output: Option<usize>,
 }
 
 impl QueryArgs {
@@ -40,6 +44,7 @@ impl QueryArgs {
             memory_bytes: self.query_memory.unwrap_or(q.memory_mib) << 20,
             concurrent: q.concurrent,
             threads: q.threads,
+            max_output_bytes: self.query_max_output.unwrap_or(q.max_output_mib) << 20,
         }
     }
 

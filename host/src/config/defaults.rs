@@ -61,6 +61,14 @@ pub(super) fn plugin_deadline_ms() -> u64 {
     1000
 }
 
+pub(super) fn plugin_max_events_per_event() -> u32 {
+    crate::plugin::SandboxLimits::default().max_events_per_event
+}
+
+pub(super) fn plugin_max_events_per_call() -> usize {
+    crate::plugin::SandboxLimits::default().max_events_per_call
+}
+
 /// The reference stack's jobs: `stream_*_events.py` became the `game_events`
 /// router; `filtered_writes.py`'s sword purchases became `is_purchase`.
 pub(super) fn pipelines() -> Vec<PipelineConfig> {
@@ -117,6 +125,8 @@ impl Default for LimitsConfig {
             max_event_bytes: max_event_bytes(),
             plugin_memory_mib: plugin_memory_mib(),
             plugin_deadline_ms: plugin_deadline_ms(),
+            plugin_max_events_per_event: plugin_max_events_per_event(),
+            plugin_max_events_per_call: plugin_max_events_per_call(),
         }
     }
 }
@@ -163,6 +173,10 @@ pub(super) fn query_concurrent() -> usize {
 
 pub(super) fn query_threads() -> usize {
     2
+}
+
+pub(super) fn query_max_output_mib() -> usize {
+    64
 }
 
 /// The reference's Presto queries used `join_guilds`; its rows are the

@@ -63,6 +63,10 @@ pub struct QueryConfig {
     /// Threads queries run on, apart from the pipelines'.
     #[serde(default = "defaults::query_threads")]
     pub threads: usize,
+    /// Bytes one answer, or one batch of a growing function's output
+    /// (`repeat`, `lpad`, `range`…), may take; past it the query fails.
+    #[serde(default = "defaults::query_max_output_mib")]
+    pub max_output_mib: usize,
 }
 
 impl Default for QueryConfig {
@@ -157,6 +161,14 @@ pub struct LimitsConfig {
     /// CPU deadline per plugin call.
     #[serde(default = "defaults::plugin_deadline_ms")]
     pub plugin_deadline_ms: u64,
+    /// Events a plugin may return for one input event; more make that
+    /// event a dead letter.
+    #[serde(default = "defaults::plugin_max_events_per_event")]
+    pub plugin_max_events_per_event: u32,
+    /// New events a plugin may return from one call; the input events
+    /// whose replacements pass it are dead letters.
+    #[serde(default = "defaults::plugin_max_events_per_call")]
+    pub plugin_max_events_per_call: usize,
 }
 
 /// One pipeline: a plugin chain and the tables it writes.

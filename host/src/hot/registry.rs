@@ -525,6 +525,12 @@ impl PluginRegistry {
             Err(reason) => {
                 tracing::error!(plugin = name, hash = %hash, from = arrival.as_str(), %reason, "Plugin version refused; the running version stays.");
                 let mut state = lock(&shared.state);
+                // A refused upload under a name nothing holds leaves no
+                // entry: its 422 says why, and a listing of such names
+                // would grow with every bad upload (found by schemathesis).
+                if matches!(arrival, Arrival::Upload) && !state.plugins.contains_key(name) {
+                    return Err(HotError::Refused(reason));
+                }
                 let entry = state
                     .plugins
                     .entry(name.to_string())

@@ -44,7 +44,7 @@ pub async fn start_pipelines(config: &Config, runtime: Handle) -> anyhow::Result
         workers.outboxes,
         workers.durable,
     )?;
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = workers.stop;
     let stop_source = stop.clone();
     let exit = workers.exited.clone().drop_guard();
     let source = std::thread::Builder::new()
@@ -70,6 +70,9 @@ struct Workers {
     threads: Vec<(String, WorkerThread)>,
     durable: DurableOffsets,
     exited: CancellationToken,
+    /// The one stop signal: the source stops consuming, and a pipeline
+    /// paused on a failing plugin stops waiting for a new version.
+    stop: Arc<AtomicBool>,
 }
 
 type WorkerThread = JoinHandle<Result<(), super::PipelineError>>;
@@ -87,6 +90,8 @@ async fn start_workers(config: &Config, runtime: Handle) -> anyhow::Result<Worke
         memory_bytes: config.limits.plugin_memory_mib << 20,
         batch_deadline: Duration::from_millis(config.limits.plugin_deadline_ms),
         max_event_bytes: config.limits.max_event_bytes,
+        max_events_per_event: config.limits.plugin_max_events_per_event,
+        max_events_per_call: config.limits.plugin_max_events_per_call,
         ..SandboxLimits::default()
     })?;
     let policy = RollPolicy {
@@ -125,13 +130,21 @@ async fn start_workers(config: &Config, runtime: Handle) -> anyhow::Result<Worke
 
     let durable = DurableOffsets::default();
     let exited = CancellationToken::new();
+    let stop = Arc::new(AtomicBool::new(false));
     let mut outboxes = Vec::new();
     let mut threads = Vec::new();
     for p in pipelines {
         let (tx, rx) = inbox();
         outboxes.push(tx);
         let name = p.name().to_string();
-        let thread = spawn(p, rx, durable.clone(), runtime.clone(), exited.clone());
+        let thread = spawn(
+            p,
+            rx,
+            durable.clone(),
+            runtime.clone(),
+            exited.clone(),
+            stop.clone(),
+        );
         threads.push((name, thread));
     }
     Ok(Workers {
@@ -140,6 +153,7 @@ async fn start_workers(config: &Config, runtime: Handle) -> anyhow::Result<Worke
         threads,
         durable,
         exited,
+        stop,
     })
 }
 

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -46,12 +47,15 @@ macro_rules! lake_retrying {
 }
 
 /// Runs `pipeline` on its own thread until the source shuts it down.
+/// `stop` is the source's stop signal: a pipeline paused on a failing
+/// plugin reads no deliveries, so it watches that instead.
 pub fn spawn(
     pipeline: Pipeline,
     inbox: Receiver<Delivery>,
     durable: DurableOffsets,
     runtime: Handle,
     exited: CancellationToken,
+    stop: Arc<AtomicBool>,
 ) -> JoinHandle<Result<(), PipelineError>> {
     let name = format!("pipeline-{}", pipeline.name);
     thread::Builder::new()
@@ -65,6 +69,7 @@ pub fn spawn(
                 durable,
                 runtime,
                 applied: 0,
+                stop,
             }
             .run(inbox)
         })
@@ -77,6 +82,15 @@ struct Worker {
     runtime: Handle,
     /// The generation of the wanted chain this worker runs.
     applied: u64,
+    stop: Arc<AtomicBool>,
+}
+
+/// How a batch ended.
+enum Processed {
+    Written,
+    /// The process is stopping while the pipeline waited for a new
+    /// version of a failing plugin: the batch is not written.
+    Stopping,
 }
 
 impl Worker {
@@ -87,7 +101,12 @@ impl Worker {
                 due.saturating_duration_since(Instant::now()).min(IDLE_TICK)
             });
             match inbox.recv_timeout(wait) {
-                Ok(Delivery::Batch(batch)) => self.process(&batch)?,
+                Ok(Delivery::Batch(batch)) => {
+                    if let Processed::Stopping = self.process(&batch)? {
+                        self.stop_paused(&inbox);
+                        return Ok(());
+                    }
+                }
                 Ok(Delivery::Assigned(_)) => {}
                 Ok(Delivery::Revoked(parts, ack)) => {
                     self.release(&parts);
@@ -120,7 +139,7 @@ impl Worker {
     /// One batch, retried until it is written: a lake error waits with
     /// backoff (the writer keeps its rows), a failing plugin waits for a new
     /// version of its file. Only a bug in a table's decoder is fatal.
-    fn process(&mut self, batch: &Arc<SourceBatch>) -> Result<(), PipelineError> {
+    fn process(&mut self, batch: &Arc<SourceBatch>) -> Result<Processed, PipelineError> {
         let mut backoff = Duration::from_millis(200);
         loop {
             self.apply_swaps();
@@ -131,12 +150,15 @@ impl Worker {
                     let hooks = &self.pipeline.hooks;
                     hooks.saw(batch);
                     hooks.publish_stats(self.pipeline.chain.stats());
-                    return Ok(());
+                    return Ok(Processed::Written);
                 }
                 Err(PipelineError::PluginFailing(e)) => {
                     metrics::gauge!("sluice_pipeline_paused", "pipeline" => self.pipeline.name.to_string()).set(1.0);
                     tracing::error!(pipeline = %self.pipeline.name, error = %e, "Pipeline paused: waiting for a new version of the plugin.");
                     while !self.apply_swaps() {
+                        if self.stop.load(Ordering::Relaxed) {
+                            return Ok(Processed::Stopping);
+                        }
                         thread::sleep(PLUGIN_RECHECK);
                     }
                     metrics::gauge!("sluice_pipeline_paused", "pipeline" => self.pipeline.name.to_string()).set(0.0);
@@ -149,6 +171,31 @@ impl Worker {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Stops a pipeline that was paused on a failing plugin: the rows of
+    /// earlier batches are flushed; the failed batch and the deliveries
+    /// queued after it are let go (their offsets were never durable, so
+    /// they are read again on the next start) until the source's shutdown
+    /// arrives. Revocations are still acknowledged, so the source's
+    /// rebalance never waits on this pipeline.
+    fn stop_paused(&mut self, inbox: &Receiver<Delivery>) {
+        tracing::warn!(pipeline = %self.pipeline.name, "Stopping while paused on a failing plugin; the batch it failed is read again on the next start.");
+        self.flush_all();
+        for delivery in inbox.iter() {
+            match delivery {
+                Delivery::Batch(_) | Delivery::Assigned(_) => {}
+                Delivery::Revoked(parts, ack) => {
+                    self.release(&parts);
+                    let _ = ack.send(());
+                }
+                Delivery::Shutdown(ack) => {
+                    let _ = ack.send(());
+                    break;
+                }
+            }
+        }
+        tracing::info!(pipeline = %self.pipeline.name, "Pipeline stopped; files flushed.");
     }
 
     /// Swaps in the plugin versions hot loading chose, if they changed since

@@ -29,6 +29,12 @@ pub struct SandboxLimits {
     pub batch_deadline: Duration,
     /// Largest event a plugin may return (default 1 MiB); larger ones are dead letters.
     pub max_event_bytes: usize,
+    /// Events a plugin may return for one input event (default 1,000); an
+    /// input event replaced by more is a dead letter.
+    pub max_events_per_event: u32,
+    /// New events a plugin may return from one call (default 100,000):
+    /// the input events whose replacements pass it are dead letters.
+    pub max_events_per_call: usize,
     /// Linear memory all plugin instances together may reserve (default
     /// 2 GiB): the pool has this over [`memory_bytes`](Self::memory_bytes)
     /// memory slots, so no set of plugins can commit more, however many
@@ -42,6 +48,8 @@ impl Default for SandboxLimits {
             memory_bytes: 64 << 20,
             batch_deadline: Duration::from_secs(1),
             max_event_bytes: 1 << 20,
+            max_events_per_event: 1_000,
+            max_events_per_call: 100_000,
             total_memory_bytes: 2 << 30,
         }
     }

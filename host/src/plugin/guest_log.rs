@@ -9,7 +9,7 @@ const MAX_LINE_BYTES: usize = 4096;
 
 impl sluice::plugin::log::Host for Sandbox {
     fn log(&mut self, level: Level, message: String) {
-        self.log_lines += 1;
+        self.log_lines = self.log_lines.saturating_add(1);
         if self.log_lines > MAX_LOG_LINES_PER_BATCH {
             return;
         }

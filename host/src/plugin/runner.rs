@@ -3,6 +3,11 @@
 //! plugin trap. A trapped store cannot be entered again, so every retry runs
 //! on a fresh instance, and the batch is retried in halves until only the
 //! events that trap are left: one poison event costs one dead letter.
+//!
+//! What a plugin returns is capped per input event and per call (the
+//! events over a cap are dead letters, with the reason), and its log lines
+//! per batch: the halving retries share the batch's budget, so a poison
+//! event cannot multiply a chatty plugin's lines.
 
 use std::ops::Range;
 use std::time::{Duration, Instant};
@@ -94,6 +99,10 @@ pub struct PluginStats {
     pub failed: u64,
     pub traps: u64,
     pub instantiations: u64,
+    /// Log lines (the `log` import, stdout, stderr) passed to the host's
+    /// log, and those dropped over the per-batch budget.
+    pub log_lines: u64,
+    pub log_lines_dropped: u64,
     pub busy: Duration,
 }
 
@@ -119,6 +128,8 @@ pub struct PluginRunner {
     plugin: Plugin,
     instance: Option<Instance>,
     stats: PluginStats,
+    /// Log lines of the current batch so far, over all its calls.
+    batch_log_lines: u32,
 }
 
 impl PluginRunner {
@@ -127,6 +138,7 @@ impl PluginRunner {
             plugin,
             instance: None,
             stats: PluginStats::default(),
+            batch_log_lines: 0,
         }
     }
 
@@ -146,9 +158,22 @@ impl PluginRunner {
             verdicts: Vec::with_capacity(batch.len()),
             new_events: NewEvents::default(),
         };
+        self.batch_log_lines = 0;
         if !batch.is_empty() {
             let ticks = self.plugin.engine().limits.deadline_ticks();
             self.run_part(batch, 0..batch.len(), ticks, &mut out);
+        }
+        let lines = self.batch_log_lines;
+        self.stats.log_lines += u64::from(lines.min(MAX_LOG_LINES_PER_BATCH));
+        if lines > MAX_LOG_LINES_PER_BATCH {
+            let dropped = lines - MAX_LOG_LINES_PER_BATCH;
+            self.stats.log_lines_dropped += u64::from(dropped);
+            tracing::warn!(
+                plugin = %self.plugin.name(),
+                lines,
+                dropped,
+                "Plugin logged too much in one batch; lines dropped."
+            );
         }
         debug_assert_eq!(out.verdicts.len(), batch.len());
         self.stats.batches += 1;
@@ -200,14 +225,16 @@ impl PluginRunner {
         instance
             .handles
             .prepare(batch.event_time_ms(), batch.seed());
-        instance.store.data_mut().log_lines = 0;
+        // The batch's log budget carries over from call to call.
+        instance.store.data_mut().log_lines = self.batch_log_lines;
         instance.store.set_epoch_deadline(ticks);
-        match instance
+        let called = instance
             .bindings
-            .call_process(&mut instance.store, &batch.inner)
-        {
+            .call_process(&mut instance.store, &batch.inner);
+        self.batch_log_lines = instance.store.data().log_lines;
+        match called {
             Ok(output) => {
-                forward_guest_output(&self.plugin, instance);
+                forward_guest_output(&self.plugin, instance, &mut self.batch_log_lines);
                 Ok(output)
             }
             Err(e) => {
@@ -231,6 +258,8 @@ impl PluginRunner {
         }
         let limits = self.plugin.engine().limits;
         let tables = self.plugin.tables().len();
+        // New events taken from this call so far, against the per-call cap.
+        let mut taken = 0usize;
         let new_event = |j: usize| {
             let start = if j == 0 {
                 0
@@ -254,17 +283,31 @@ impl PluginRunner {
                 Outcome::Replace(count) => {
                     let group = next..next + count as usize;
                     next = group.end;
-                    let problem = group.clone().find_map(|j| {
-                        check_new_event(
-                            new_event(j),
-                            output.tables[j],
-                            tables,
-                            limits.max_event_bytes,
-                        )
-                    });
+                    let problem = if count > limits.max_events_per_event {
+                        Some(format!(
+                            "plugin returned {count} events for one event, over the limit of {}",
+                            limits.max_events_per_event
+                        ))
+                    } else if taken + count as usize > limits.max_events_per_call {
+                        Some(format!(
+                            "plugin returned more than {} new events in one call of {n} events; \
+                             this event's {count} are over the limit",
+                            limits.max_events_per_call
+                        ))
+                    } else {
+                        group.clone().find_map(|j| {
+                            check_new_event(
+                                new_event(j),
+                                output.tables[j],
+                                tables,
+                                limits.max_event_bytes,
+                            )
+                        })
+                    };
                     match problem {
                         Some(reason) => Verdict::Fail(reason),
                         None => {
+                            taken += count as usize;
                             let first = out.new_events.len() as u32;
                             for j in group {
                                 out.new_events.push(new_event(j), output.tables[j]);
@@ -356,8 +399,9 @@ pub fn check_json_object(json: &[u8]) -> Result<(), String> {
     }
 }
 
-/// A plugin's stdout and stderr lines go to the host log at debug level.
-fn forward_guest_output(plugin: &Plugin, instance: &mut Instance) {
+/// A plugin's stdout and stderr lines go to the host log at debug level,
+/// within what is left of the batch's log budget (`lines` so far).
+fn forward_guest_output(plugin: &Plugin, instance: &mut Instance, lines: &mut u32) {
     let name = &**plugin.name();
     for (stream, buf) in [
         ("stdout", instance.handles.stdout.take()),
@@ -366,20 +410,11 @@ fn forward_guest_output(plugin: &Plugin, instance: &mut Instance) {
         if buf.is_empty() {
             continue;
         }
-        for line in String::from_utf8_lossy(&buf)
-            .lines()
-            .take(MAX_LOG_LINES_PER_BATCH as usize)
-        {
-            tracing::debug!(plugin = name, stream, "{line}");
+        for line in String::from_utf8_lossy(&buf).lines() {
+            *lines = lines.saturating_add(1);
+            if *lines <= MAX_LOG_LINES_PER_BATCH {
+                tracing::debug!(plugin = name, stream, "{line}");
+            }
         }
-    }
-    let lines = instance.store.data().log_lines;
-    if lines > MAX_LOG_LINES_PER_BATCH {
-        tracing::warn!(
-            plugin = name,
-            lines,
-            dropped = lines - MAX_LOG_LINES_PER_BATCH,
-            "Plugin logged too much in one batch; lines dropped."
-        );
     }
 }

@@ -15,7 +15,8 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, Was
 
 use super::stdio::CapturedOutput;
 
-/// Log lines a plugin may emit per batch; the rest are counted and dropped.
+/// Log lines a plugin may emit per batch, over all the calls the batch
+/// takes (halving retries included); the rest are counted and dropped.
 pub(crate) const MAX_LOG_LINES_PER_BATCH: u32 = 100;
 
 pub struct Sandbox {
@@ -23,6 +24,7 @@ pub struct Sandbox {
     table: ResourceTable,
     pub(crate) limits: StoreLimits,
     pub(crate) plugin: Arc<str>,
+    /// The batch's log lines so far (the runner carries it from call to call).
     pub(crate) log_lines: u32,
 }
 

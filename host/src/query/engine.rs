@@ -27,7 +27,9 @@ use futures::StreamExt;
 use tokio::sync::Semaphore;
 
 use super::QueryError;
+use super::caps::{OutputTooLarge, guard_functions};
 use super::catalog::{Catalog, LakeTable, TableInfo, columns_of, file_info};
+use super::message::{clean_message, first_line};
 use super::statement::{Request, parse};
 use crate::lake::Lake;
 
@@ -45,6 +47,10 @@ pub struct QueryLimits {
     pub concurrent: usize,
     /// Threads the queries run on, apart from the pipeline's.
     pub threads: usize,
+    /// Bytes one answer may hold, and one batch of a growing function's
+    /// output (`repeat`, `lpad`, `range`…) may take: past it the query
+    /// fails (see `caps`).
+    pub max_output_bytes: usize,
 }
 
 impl Default for QueryLimits {
@@ -55,6 +61,7 @@ impl Default for QueryLimits {
             memory_bytes: 1 << 30,
             concurrent: 4,
             threads: 2,
+            max_output_bytes: 64 << 20,
         }
     }
 }
@@ -296,8 +303,18 @@ impl Inner {
         let mut stream = frame.execute_stream().await.map_err(|e| self.failed(e))?;
         let schema = stream.schema();
         let (mut batches, mut rows, mut truncated) = (Vec::new(), 0usize, false);
+        let mut bytes = 0u128;
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|e| self.failed(e))?;
+            // What the answer keeps of the batch: its rows' share of the
+            // buffers, which a slice may share with a larger batch.
+            bytes += batch
+                .columns()
+                .iter()
+                .map(|c| c.to_data().get_slice_memory_size().unwrap_or(usize::MAX) as u128)
+                .sum::<u128>();
+            OutputTooLarge::check(|| "the answer".into(), bytes, self.limits.max_output_bytes)
+                .map_err(|e| self.failed(e))?;
             let room = max_rows - rows;
             if batch.num_rows() > room {
                 truncated = true;
@@ -320,6 +337,9 @@ impl Inner {
     }
 
     fn failed(&self, e: DataFusionError) -> QueryError {
+        if let Some(too_large) = OutputTooLarge::within(&e) {
+            return QueryError::TooLarge(too_large.clone());
+        }
         match e.find_root() {
             DataFusionError::ResourcesExhausted(detail) => QueryError::OutOfMemory {
                 limit_bytes: self.limits.memory_bytes,
@@ -335,11 +355,15 @@ impl Inner {
     /// A session over the lake as it is now: its tables, then the views
     /// that can be made over them.
     async fn session(&self) -> Result<Session, QueryError> {
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_target_partitions(self.limits.threads.max(1))
             .with_information_schema(true)
             .with_default_catalog_and_schema("sluice", "default");
+        // A recursive CTE can double a value each round (`s || s`), which
+        // no function guard sees.
+        config.options_mut().execution.enable_recursive_ctes = false;
         let ctx = SessionContext::new_with_config_rt(config, self.runtime_env.clone());
+        guard_functions(&ctx, self.limits.max_output_bytes);
         let mut tables = Vec::new();
         for table in self.catalog.tables().await? {
             let provider = self.listing_table(&ctx, &table).await?;
@@ -442,27 +466,13 @@ fn read_only() -> SQLOptions {
 }
 
 fn plan_error(e: DataFusionError) -> QueryError {
+    if let Some(too_large) = OutputTooLarge::within(&e) {
+        return QueryError::TooLarge(too_large.clone());
+    }
     match e.find_root() {
         DataFusionError::SQL(..) => QueryError::Syntax(clean_message(&e)),
         _ => QueryError::Plan(clean_message(&e)),
     }
-}
-
-/// DataFusion's message for the root cause, without its category prefix
-/// ("Error during planning: ") or backtrace.
-pub(super) fn clean_message(e: &DataFusionError) -> String {
-    let message = match e.find_root() {
-        DataFusionError::SQL(parser, _) => parser.to_string(),
-        root => root.message().to_string(),
-    };
-    let message = message
-        .strip_prefix("sql parser error: ")
-        .unwrap_or(&message);
-    first_line(message)
-}
-
-fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or_default().trim().to_string()
 }
 
 /// A result made here rather than by DataFusion: string columns.

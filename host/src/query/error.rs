@@ -23,10 +23,23 @@ pub enum QueryError {
     Timeout(Duration),
     #[error("the query needs more than the {} MiB query memory; narrow it or raise --query-memory ({detail})", .limit_bytes >> 20)]
     OutOfMemory { limit_bytes: usize, detail: String },
+    /// A function's output or the answer would pass the output cap.
+    #[error(transparent)]
+    TooLarge(#[from] super::caps::OutputTooLarge),
     #[error("reading the lake failed: {0}")]
     Lake(#[from] LakeError),
     #[error("the query failed: {0}")]
     Execution(String),
+}
+
+impl From<super::statement::StatementError> for QueryError {
+    fn from(e: super::statement::StatementError) -> QueryError {
+        use super::statement::StatementError;
+        match e {
+            StatementError::Syntax(message) => QueryError::Syntax(message),
+            StatementError::ReadOnly { statement } => QueryError::ReadOnly { statement },
+        }
+    }
 }
 
 impl QueryError {
@@ -45,6 +58,7 @@ impl QueryError {
             QueryError::Plan(_) => "plan",
             QueryError::Timeout(_) => "timeout",
             QueryError::OutOfMemory { .. } => "memory",
+            QueryError::TooLarge(_) => "too_large",
             QueryError::Lake(_) => "lake",
             QueryError::Execution(_) => "execution",
         }

@@ -17,16 +17,19 @@
 //! never are (see `lake::layout`). `ddl` writes the same catalog as Hive
 //! DDL for Trino, Spark or Hive.
 
+mod caps;
 mod catalog;
 mod ddl;
 mod engine;
 mod error;
 mod format;
+mod message;
 mod routes;
-mod statement;
+pub(crate) mod statement;
 #[cfg(test)]
 mod tests;
 
+pub use caps::OutputTooLarge;
 pub use catalog::{DEAD_LETTERS_TABLE, TableInfo};
 pub use ddl::hive_ddl;
 pub use engine::{QueryEngine, QueryLimits, QueryResult};

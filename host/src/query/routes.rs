@@ -13,6 +13,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -50,13 +51,21 @@ struct SqlBody {
 
 async fn query(
     State(endpoint): State<Endpoint>,
-    Query(params): Query<FormatParam>,
+    params: Result<Query<FormatParam>, QueryRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     if let Some(denied) = endpoint.denied(&headers) {
         return denied;
     }
+    // A query string axum cannot read (`?format=a&format=b`) is a JSON
+    // error like the others, not axum's plain-text rejection.
+    let params = match params {
+        Ok(Query(params)) => params,
+        Err(rejection) => {
+            return error(StatusCode::BAD_REQUEST, "format", &rejection.body_text());
+        }
+    };
     let format: Format = match params.format.as_deref().map(str::parse).transpose() {
         Ok(format) => format.unwrap_or_default(),
         Err(message) => return error(StatusCode::BAD_REQUEST, "format", &message),

@@ -392,6 +392,74 @@ async fn limits_cut_rows_and_time() {
 }
 
 #[tokio::test]
+async fn functions_that_grow_their_output_stop_at_the_cap() {
+    let f = reference_lake().await;
+    let engine = f.engine(QueryLimits {
+        max_output_bytes: 1 << 20,
+        ..QueryLimits::default()
+    });
+    for (sql, function) in [
+        (
+            "select repeat(raw_event, 100000) from events_buy",
+            "`repeat`",
+        ),
+        ("select range(1, 2000000000)", "`range`"),
+        ("select generate_series(1, 2000000000)", "`generate_series`"),
+        ("select lpad(host, 2000000000) from events_buy", "`lpad`"),
+        ("select rpad('x', 2000000000, 'yz')", "`rpad`"),
+        (
+            "select replace(raw_event, '', repeat('x', 10000)) from events_buy",
+            "`replace`",
+        ),
+        (
+            "select regexp_replace(raw_event, '', repeat('x', 10000), 'g') from events_buy",
+            "`regexp_replace`",
+        ),
+        (
+            "select array_repeat(raw_event, 1000000) from events_buy",
+            "`array_repeat`",
+        ),
+        ("select list_repeat(1, 1000000000)", "`array_repeat`"),
+        ("select array_resize([1], 1000000000, 2)", "`array_resize`"),
+        (
+            "select range(date '1970-01-01', date '9999-12-31', interval '1 day')",
+            "`range`",
+        ),
+        ("select repeat(repeat('x', 1000), 1000000)", "`repeat`"),
+    ] {
+        let e = engine.run(sql).await.unwrap_err();
+        let QueryError::TooLarge(cap) = &e else {
+            panic!("{sql}: {e:?}");
+        };
+        assert_eq!(cap.what, function, "{sql}");
+        assert!(e.is_client_error());
+        assert!(e.to_string().contains("query output cap of 1 MiB"), "{e}");
+    }
+    // Within the cap, the same functions answer as before.
+    let small = engine
+        .run("select repeat(host, 3) as r, range(3) as l from events_buy limit 1")
+        .await
+        .unwrap();
+    assert_eq!(small.rows, 1);
+    // An answer past the cap fails too, with no function that grows:
+    // 2,744 rows of three events.
+    let wide = engine
+        .run("select a.raw_event, b.raw_event, c.raw_event from events_buy a, events_buy b, events_buy c")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&wide, QueryError::TooLarge(cap) if cap.what == "the answer"),
+        "{wide:?}"
+    );
+    // A recursive CTE could double a value each round: not served.
+    let doubling = engine
+        .run("with recursive r(s, n) as (select 'x', 1 union all select s || s, n + 1 from r where n < 40) select max(length(s)) from r")
+        .await
+        .unwrap_err();
+    assert!(doubling.to_string().contains("ecursive"), "{doubling}");
+}
+
+#[tokio::test]
 async fn results_encode_in_every_format() {
     let f = reference_lake().await;
     let engine = f.engine(QueryLimits::default());

@@ -1,7 +1,8 @@
 //! The embedded store: one redb file (`./data/game-state.redb` by default),
 //! users and sessions as JSON values in two tables. redb allows one writer
 //! at a time, so every read-modify-write is one atomic transaction, and a
-//! commit is durable when it returns.
+//! commit is durable when it returns. Users stored before inventories
+//! were counts are rewritten in the new shape when the file is opened.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -42,6 +43,10 @@ impl EmbeddedStore {
                 path: path.clone(),
                 source,
             })?;
+            let migrated = migrate_inventories(&db)?;
+            if migrated > 0 {
+                tracing::info!(path = %path.display(), users = migrated, "Inventories stored as lists rewritten as counts.");
+            }
             Ok(EmbeddedStore { db: Arc::new(db) })
         })
         .await?
@@ -148,7 +153,7 @@ impl EmbeddedStore {
     ) -> Result<Option<User>, StateError> {
         let (item, at) = (item.to_string(), session_datetime.to_string());
         self.update_user(username, move |u| {
-            u.inventory.push(item);
+            u.inventory.add(&item);
             u.session_datetime = at;
         })
         .await
@@ -276,6 +281,37 @@ impl EmbeddedStore {
     }
 }
 
+/// Rewrites, in one transaction, the users whose inventory is still the
+/// list of every item; returns how many. A user in the new shape is read
+/// as text only.
+fn migrate_inventories(db: &Database) -> Result<usize, StateError> {
+    let txn = db.begin_write().map_err(redb::Error::from)?;
+    let migrated = {
+        let mut users = txn.open_table(USERS).map_err(redb::Error::from)?;
+        let mut rewritten = Vec::new();
+        for row in users.iter().map_err(redb::Error::from)? {
+            let (name, json) = row.map_err(redb::Error::from)?;
+            #[derive(serde::Deserialize)]
+            struct Shape {
+                inventory: Vec<serde_json::Value>,
+            }
+            let shape: Shape = serde_json::from_str(json.value())?;
+            if shape.inventory.iter().any(serde_json::Value::is_string) {
+                let user: User = serde_json::from_str(json.value())?;
+                rewritten.push((name.value().to_string(), serde_json::to_string(&user)?));
+            }
+        }
+        for (name, json) in &rewritten {
+            users
+                .insert(name.as_str(), json.as_str())
+                .map_err(redb::Error::from)?;
+        }
+        rewritten.len()
+    };
+    txn.commit().map_err(redb::Error::from)?;
+    Ok(migrated)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,8 +349,51 @@ mod tests {
                 .unwrap()
                 .unwrap()
                 .inventory
-                .len(),
-            21
+                .count("potion"),
+            20
+        );
+    }
+
+    #[tokio::test]
+    async fn users_stored_with_a_list_are_rewritten_as_counts_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("game.redb");
+        // A file as the store wrote it before counts: 10,000 swords listed.
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut users = txn.open_table(USERS).unwrap();
+                let old = serde_json::json!({
+                    "password_hash": "$argon2id$x",
+                    "session_datetime": "2026-11-29 10:00:00",
+                    "inventory": vec!["sword"; 10_000],
+                })
+                .to_string();
+                users.insert("old", old.as_str()).unwrap();
+                let new = serde_json::to_string(&crate::api::state::tests::user(&["bow"])).unwrap();
+                users.insert("new", new.as_str()).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let store = EmbeddedStore::open(&path).await.unwrap();
+        let raw = {
+            let txn = store.db.begin_read().unwrap();
+            let users = txn.open_table(USERS).unwrap();
+            users.get("old").unwrap().unwrap().value().to_string()
+        };
+        assert!(raw.contains(r#""inventory":[["sword",10000]]"#), "{raw}");
+        let after = store.add_item("old", "sword", "x").await.unwrap().unwrap();
+        assert_eq!(after.inventory.count("sword"), 10_001);
+        assert_eq!(
+            store
+                .user("new")
+                .await
+                .unwrap()
+                .unwrap()
+                .inventory
+                .count("bow"),
+            1
         );
     }
 }

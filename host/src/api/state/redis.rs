@@ -1,12 +1,15 @@
 //! The shared store: Redis, as the reference used, so several API processes
 //! serve one game. Keys:
-//! - `sluice:user:<name>`: a hash with `password_hash`, `session_datetime`
-//!   and `guild`;
-//! - `sluice:inventory:<name>`: a list of item types, appended atomically;
+//! - `sluice:user:<name>`: a hash with `password_hash`, `session_datetime`,
+//!   `guild` and `inventory`, the counts as JSON (`[["sword",3]]`), changed
+//!   in place by a Lua script;
 //! - `sluice:session:<id>`: the session as JSON, expiring a day after its
 //!   time-to-live so an expired session can still be told from a wrong one.
 //!
 //! Checks and writes that must not interleave run as one Lua script (EVAL).
+//! Before counts, `sluice:inventory:<name>` listed every item bought; every
+//! script that reads or writes a user folds that list into the counts first
+//! and deletes it, so old users migrate as they play.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,24 +19,66 @@ use redis::aio::ConnectionManager;
 use super::{Session, StateError, User};
 
 const USER: &str = "sluice:user:";
-const INVENTORY: &str = "sluice:inventory:";
 const SESSION: &str = "sluice:session:";
 /// How long Redis keeps a session after it expired, to answer "Expired".
 const EXPIRED_GRACE: Duration = Duration::from_secs(24 * 3600);
 
+/// The list of items stored before counts (KEYS[2]).
+const OLD_INVENTORY: &str = "sluice:inventory:";
+
+/// Lua: `add(inventory, item, n)` counts items in an inventory decoded from
+/// JSON; `migrate()` folds the old list (KEYS[2]) into the user's (KEYS[1])
+/// counts and deletes it. An empty Lua table encodes as `{}`, so an empty
+/// inventory is written as `[]` by hand.
+const INVENTORY_LUA: &str = r"
+local function add(inventory, item, n)
+  for _, entry in ipairs(inventory) do
+    if entry[1] == item then entry[2] = entry[2] + n; return end
+  end
+  table.insert(inventory, {item, n})
+end
+local function load()
+  local json = redis.call('HGET', KEYS[1], 'inventory')
+  if not json or json == '' or json == '{}' then return {} end
+  return cjson.decode(json)
+end
+local function save(inventory)
+  if #inventory == 0 then redis.call('HSET', KEYS[1], 'inventory', '[]')
+  else redis.call('HSET', KEYS[1], 'inventory', cjson.encode(inventory)) end
+end
+local function migrate()
+  if redis.call('EXISTS', KEYS[2]) == 0 then return end
+  local inventory = load()
+  for _, item in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do add(inventory, item, 1) end
+  save(inventory)
+  redis.call('DEL', KEYS[2])
+end
+";
+
 const CREATE_USER: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[1], 'password_hash', ARGV[1], 'session_datetime', ARGV[2])
+redis.call('HSET', KEYS[1], 'password_hash', ARGV[1], 'session_datetime', ARGV[2], 'inventory', ARGV[3])
 return 1";
 
-/// ARGV: session_datetime, field to set (or ''), its value, item to push (or '').
+/// ARGV: session_datetime, field to set (or ''), its value, item to add (or '').
 const UPDATE_USER: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+migrate()
 redis.call('HSET', KEYS[1], 'session_datetime', ARGV[1])
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]) end
-if ARGV[4] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[4]) end
+if ARGV[4] ~= '' then
+  local inventory = load()
+  add(inventory, ARGV[4], 1)
+  save(inventory)
+end
 return 1";
+
+/// The user's hash as a flat list, after migrating it.
+const READ_USER: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+migrate()
+return redis.call('HGETALL', KEYS[1])";
 
 #[derive(Clone)]
 pub struct RedisStore {
@@ -67,44 +112,37 @@ impl RedisStore {
         cmd.query_async(&mut conn).await.map_err(|e| self.err(e))
     }
 
+    /// An EVAL of `script` (with the inventory functions) on a user's keys.
+    fn script(script: &str, username: &str) -> redis::Cmd {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(format!("{INVENTORY_LUA}{script}"))
+            .arg(2)
+            .arg(format!("{USER}{username}"))
+            .arg(format!("{OLD_INVENTORY}{username}"));
+        cmd
+    }
+
     pub async fn create_user(&self, username: &str, user: User) -> Result<bool, StateError> {
         let created: i64 = self
             .query(
-                redis::cmd("EVAL")
-                    .arg(CREATE_USER)
-                    .arg(2)
-                    .arg(format!("{USER}{username}"))
-                    .arg(format!("{INVENTORY}{username}"))
+                Self::script(CREATE_USER, username)
                     .arg(&user.password_hash)
-                    .arg(&user.session_datetime),
+                    .arg(&user.session_datetime)
+                    .arg(serde_json::to_string(&user.inventory)?),
             )
             .await?;
-        if created == 1 && !user.inventory.is_empty() {
-            self.query::<()>(
-                redis::cmd("RPUSH")
-                    .arg(format!("{INVENTORY}{username}"))
-                    .arg(&user.inventory),
-            )
-            .await?;
-        }
         Ok(created == 1)
     }
 
     pub async fn user(&self, username: &str) -> Result<Option<User>, StateError> {
-        let mut conn = self.conn.clone();
-        let (mut fields, inventory): (HashMap<String, String>, Vec<String>) = redis::pipe()
-            .atomic()
-            .cmd("HGETALL")
-            .arg(format!("{USER}{username}"))
-            .cmd("LRANGE")
-            .arg(format!("{INVENTORY}{username}"))
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| self.err(e))?;
+        let mut fields: HashMap<String, String> =
+            self.query(&Self::script(READ_USER, username)).await?;
         let Some(password_hash) = fields.remove("password_hash") else {
             return Ok(None);
+        };
+        let inventory = match fields.remove("inventory").as_deref() {
+            None | Some("") | Some("{}") => Default::default(),
+            Some(json) => serde_json::from_str(json)?,
         };
         Ok(Some(User {
             password_hash,
@@ -124,11 +162,7 @@ impl RedisStore {
         let (field, value) = set.unwrap_or(("", ""));
         let found: i64 = self
             .query(
-                redis::cmd("EVAL")
-                    .arg(UPDATE_USER)
-                    .arg(2)
-                    .arg(format!("{USER}{username}"))
-                    .arg(format!("{INVENTORY}{username}"))
+                Self::script(UPDATE_USER, username)
                     .arg(session_datetime)
                     .arg(field)
                     .arg(value)
@@ -319,6 +353,51 @@ mod tests {
             return;
         };
         let store = RedisStore::connect(&server.url).await.unwrap();
-        crate::api::state::tests::exercise(GameStore::Redis(store)).await;
+        crate::api::state::tests::exercise(GameStore::Redis(store.clone())).await;
+
+        // A user stored before counts: the hash without `inventory` and
+        // the list of every item. Read as counts; the next purchase
+        // rewrites it and the list is gone.
+        store
+            .query::<()>(
+                redis::cmd("HSET")
+                    .arg(format!("{USER}old"))
+                    .arg("password_hash")
+                    .arg("$argon2id$x")
+                    .arg("session_datetime")
+                    .arg("2026-11-29 10:00:00"),
+            )
+            .await
+            .unwrap();
+        store
+            .query::<()>(
+                redis::cmd("RPUSH")
+                    .arg(format!("{OLD_INVENTORY}old"))
+                    .arg(vec!["sword"; 5_000])
+                    .arg("knife"),
+            )
+            .await
+            .unwrap();
+        let old = store.user("old").await.unwrap().unwrap();
+        assert_eq!(
+            old.inventory.iter().collect::<Vec<_>>(),
+            [("sword", 5_000), ("knife", 1)]
+        );
+        let after = store.add_item("old", "sword", "x").await.unwrap().unwrap();
+        assert_eq!(after.inventory.count("sword"), 5_001);
+        let list: i64 = store
+            .query(redis::cmd("EXISTS").arg(format!("{OLD_INVENTORY}old")))
+            .await
+            .unwrap();
+        assert_eq!(list, 0);
+        let stored: String = store
+            .query(
+                redis::cmd("HGET")
+                    .arg(format!("{USER}old"))
+                    .arg("inventory"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(stored, r#"[["sword",5001],["knife",1]]"#);
     }
 }

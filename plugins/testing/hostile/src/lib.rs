@@ -1,7 +1,8 @@
 //! A plugin that misbehaves on request, for the host's isolation tests:
 //! each event's `event_type` picks the misdeed (`loop`, `grow`, `panic`,
 //! `garbage`, `array`, `huge`, `clock`, `sleep`, `spin_clock`,
-//! `wrong_count`); any other event is kept.
+//! `wrong_count`, `flood` into `count` events, `chatty`, which logs a line
+//! and is kept); any other event is kept.
 //!
 //! It implements the raw bindings' `Guest` itself, without the SDK's macros
 //! or runner, which also proves plugins can use the raw contract.
@@ -50,6 +51,14 @@ impl Guest for Hostile {
                 Some("clock") => replace(&mut output, |data| write_sandbox_report(event, data)),
                 Some("sleep") => oversleep(),
                 Some("spin_clock") => wait_for_the_clock(),
+                Some("flood") => {
+                    let count = event.get("count").and_then(Value::as_u64).unwrap_or(1);
+                    flood(&mut output, u32::try_from(count).unwrap_or(u32::MAX))
+                }
+                Some("chatty") => {
+                    sluice_sdk::log::info(&format!("chatty event at offset {offset}"));
+                    Outcome::Keep
+                }
                 Some("wrong_count") => {
                     return Output {
                         outcomes: Vec::new(),
@@ -147,6 +156,18 @@ fn write_sandbox_report(mut event: Map<String, Value>, data: &mut Vec<u8>) {
     let _ = serde_json::to_writer(data, &event);
 }
 
+/// Replaces the event with `count` small new events.
+fn flood(output: &mut Output, count: u32) -> Outcome {
+    for i in 0..count {
+        output.data.extend(format!(r#"{{"flood":{i}}}"#).bytes());
+        output
+            .ends
+            .push(u32::try_from(output.data.len()).unwrap_or(u32::MAX));
+        output.tables.push(None);
+    }
+    Outcome::Replace(count)
+}
+
 /// Replaces the event with one new event, the bytes `write` appends.
 fn replace(output: &mut Output, write: impl FnOnce(&mut Vec<u8>)) -> Outcome {
     write(&mut output.data);
@@ -234,6 +255,29 @@ mod tests {
         // wait (an hour, a second); only the host's frozen clocks change that.
         let output = process(&["purchase_sword", "Sleep", "spin", "clock_spin"]);
         assert!(output.outcomes.iter().all(|o| matches!(o, Outcome::Keep)));
+    }
+
+    #[test]
+    fn flood_replaces_an_event_with_count_events() {
+        let output = process(&["flood"]);
+        assert!(matches!(output.outcomes[..], [Outcome::Replace(1)]));
+        let mut data = Vec::new();
+        data.extend(br#"{"event_type": "flood", "count": 3}"#);
+        let flooded = Hostile::process(Batch {
+            ends: vec![u32::try_from(data.len()).expect("small")],
+            data,
+            partitions: vec![0],
+            offsets: vec![0],
+            timestamps: vec![0],
+            header_ends: vec![0],
+            header_keys: Vec::new(),
+            header_values: Vec::new(),
+        });
+        assert!(matches!(flooded.outcomes[..], [Outcome::Replace(3)]));
+        assert_eq!(
+            new_events(&flooded),
+            [&br#"{"flood":0}"#[..], br#"{"flood":1}"#, br#"{"flood":2}"#]
+        );
     }
 
     #[test]
