@@ -127,12 +127,12 @@ impl Pipeline {
 pub fn build_pipelines(
     config: &Config,
     engine: &PluginEngine,
-    writer: impl Fn() -> LakeWriter,
+    writer: impl Fn(&str) -> LakeWriter,
 ) -> Result<Vec<Pipeline>, PipelineError> {
     let mut owners: HashMap<String, String> = HashMap::new();
     let mut pipelines = Vec::with_capacity(config.pipelines.len());
     for (index, pc) in config.pipelines.iter().enumerate() {
-        let pipeline = build_one(config, pc, index, engine, writer())?;
+        let pipeline = build_one(config, pc, index, engine, writer(&pc.name))?;
         for (table, _) in pipeline.tables() {
             if let Some(other) = owners.insert(table.to_string(), pc.name.clone()) {
                 return Err(PipelineError::Tables {

@@ -32,7 +32,7 @@ impl Fixture {
     async fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path().to_str().unwrap()).await.unwrap();
-        let writer = LakeWriter::new(lake.clone(), RollPolicy::default());
+        let writer = LakeWriter::new(lake.clone(), RollPolicy::default(), "test");
         Fixture {
             _dir: dir,
             lake,
@@ -162,7 +162,7 @@ fn ints(result: &QueryResult, column: usize) -> Vec<i64> {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reference_queries_give_the_hand_counted_answers() {
     let f = reference_lake().await;
     let engine = f.engine(QueryLimits::default());
@@ -243,7 +243,7 @@ async fn the_reference_queries_give_the_hand_counted_answers() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_date_filter_reads_only_that_day() {
     let f = reference_lake().await;
     let engine = f.engine(QueryLimits::default());
@@ -261,7 +261,7 @@ async fn a_date_filter_reads_only_that_day() {
     assert_eq!(ints(&count, 0), [4]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_landing_later_are_in_the_next_answer_and_temporaries_never_are() {
     let mut f = reference_lake().await;
     let engine = f.engine(QueryLimits::default());
@@ -314,7 +314,7 @@ async fn files_landing_later_are_in_the_next_answer_and_temporaries_never_are() 
     assert!(engine.run("select count(*) from events_user").await.is_ok());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mistakes_get_errors_that_say_what_exists() {
     let f = reference_lake().await;
     let engine = f.engine(QueryLimits::default());
@@ -364,7 +364,7 @@ async fn mistakes_get_errors_that_say_what_exists() {
     assert!(!std::path::Path::new("/tmp/stolen.parquet").exists());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_cut_rows_and_time() {
     let f = reference_lake().await;
     let limits = QueryLimits {
@@ -391,7 +391,7 @@ async fn limits_cut_rows_and_time() {
     assert!(matches!(e, QueryError::Timeout(_)), "{e:?}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn functions_that_grow_their_output_stop_at_the_cap() {
     let f = reference_lake().await;
     let engine = f.engine(QueryLimits {
@@ -459,7 +459,7 @@ async fn functions_that_grow_their_output_stop_at_the_cap() {
     assert!(doubling.to_string().contains("ecursive"), "{doubling}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_encode_in_every_format() {
     let f = reference_lake().await;
     let engine = f.engine(QueryLimits::default());
@@ -508,28 +508,39 @@ async fn results_encode_in_every_format() {
     );
 }
 
-#[tokio::test]
-async fn the_ddl_is_hive_ddl_that_sqlparser_reads() {
-    use datafusion::sql::sqlparser::dialect::DatabricksDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ddl_registers_the_delta_tables_in_trino_and_spark() {
     let f = reference_lake().await;
     let engine = f.engine(QueryLimits::default());
-    let ddl = hive_ddl(&engine, Some("hdfs://namenode:8020/lake"))
-        .await
-        .unwrap();
+    let ddl = delta_ddl(
+        &engine,
+        Some("hdfs://namenode:8020/lake"),
+        &TrinoTarget::default(),
+    )
+    .await
+    .unwrap();
     assert!(
-        ddl.contains("LOCATION 'hdfs://namenode:8020/lake/events_buy'"),
+        ddl.contains(
+            "CALL delta.system.register_table(schema_name => 'default', table_name => 'events_buy', \
+             table_location => 'hdfs://namenode:8020/lake/events_buy');"
+        ),
         "{ddl}"
     );
-    assert!(ddl.contains("PARTITIONED BY (`date` string)"), "{ddl}");
     assert!(
-        ddl.contains("PARTITIONED BY (`pipeline` string, `date` string)"),
+        !ddl.contains("join_guilds"),
+        "views are DataFusion's: {ddl}"
+    );
+    let spark: Vec<&str> = ddl
+        .lines()
+        .filter(|l| l.starts_with("CREATE TABLE"))
+        .collect();
+    assert!(
+        spark.contains(
+            &"CREATE TABLE IF NOT EXISTS `events_buy` USING DELTA LOCATION 'hdfs://namenode:8020/lake/events_buy';"
+        ),
         "{ddl}"
     );
-    assert!(!ddl.contains("join_guilds"), "views are not Hive's: {ddl}");
-    // sqlparser's Hive dialect has no `struct<…>` column type; its Spark SQL
-    // (Databricks) dialect reads Hive DDL whole.
-    let statements = Parser::parse_sql(&DatabricksDialect {}, &ddl).unwrap();
-    // Three tables: a CREATE and an MSCK each.
-    assert_eq!(statements.len(), 6, "{ddl}");
+    let calls = ddl.lines().filter(|l| l.starts_with("CALL ")).count();
+    assert_eq!(calls, spark.len(), "{ddl}");
+    assert!(calls >= 2, "{ddl}");
 }

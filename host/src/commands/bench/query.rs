@@ -209,10 +209,12 @@ fn answer_of(result: &crate::query::QueryResult) -> String {
         .join(";")
 }
 
-/// DuckDB on the same files, in a Python process: the tables and the
-/// `join_guilds` view as views over `read_parquet`, two threads as here.
+/// DuckDB on the same files, in a Python process: the tables (the files of
+/// their current Delta version, as the `deltalake` package lists them) and
+/// the `join_guilds` view as views over `read_parquet`, two threads as here.
 const DUCKDB_SCRIPT: &str = r#"
 import json, sys, time, duckdb
+from deltalake import DeltaTable
 lake, runs, views = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
 queries = json.loads(sys.stdin.read())
 con = duckdb.connect()
@@ -221,7 +223,10 @@ import os
 for table in sorted(os.listdir(lake)):
     if table.startswith('_') or table.startswith('.'):
         continue
-    con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{lake}/{table}/*/*.parquet', hive_partitioning = true, union_by_name = true)")
+    # The files the table's current Delta version names (a glob would also
+    # read files compaction replaced), through the deltalake package.
+    files = DeltaTable(os.path.join(lake, table)).file_uris()
+    con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet({files!r}, hive_partitioning = true, union_by_name = true)")
 for name, sql in views.items():
     con.execute(f"CREATE VIEW {name} AS {sql}")
 out = []
@@ -249,7 +254,7 @@ fn time_duckdb(lake: &std::path::Path, config: &Config, runs: usize) -> anyhow::
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .context("running python3 (pip install duckdb)")?;
+        .context("running python3 (pip install duckdb deltalake)")?;
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().expect("piped");
@@ -257,7 +262,9 @@ fn time_duckdb(lake: &std::path::Path, config: &Config, runs: usize) -> anyhow::
     }
     let output = child.wait_with_output()?;
     if !output.status.success() {
-        bail!("the DuckDB side failed (is `duckdb` installed? pip install duckdb)");
+        bail!(
+            "the DuckDB side failed (are `duckdb` and `deltalake` installed? pip install duckdb deltalake)"
+        );
     }
     #[derive(serde::Deserialize)]
     struct Side {
