@@ -24,10 +24,10 @@ def main() -> None:
         dataset = delta.to_pyarrow_dataset()
         schema = {field.name: str(field.type) for field in dataset.schema}
         con.register("t", dataset)
-        (duck_rows,) = con.execute("select count(*) from t").fetchone()
+        (duck_rows,) = con.execute("select count(*) from t").fetchall()[0]
         distinct = None
         if "event_id" in schema:
-            (distinct,) = con.execute("select count(distinct event_id) from t").fetchone()
+            (distinct,) = con.execute("select count(distinct event_id) from t").fetchall()[0]
         con.unregister("t")
         out[table] = {
             "pyarrow_rows": dataset.count_rows(),
