@@ -25,6 +25,7 @@ use deltalake::kernel::transaction::{
 };
 use deltalake::kernel::{Action, Add, MetadataExt as _, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::table::state::DeltaTableState;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use serde_json::Value;
 
@@ -195,12 +196,16 @@ impl TableLog {
             .map_err(delta_error(&self.dir, "refresh"))
     }
 
+    /// The snapshot last read.
+    fn snapshot(&self) -> Result<&DeltaTableState, LakeError> {
+        self.table
+            .snapshot()
+            .map_err(delta_error(&self.dir, "read"))
+    }
+
     /// The version (last offset) the snapshot records for `app_id`.
     pub async fn txn_version(&self, app_id: &str) -> Result<Option<i64>, LakeError> {
-        let snapshot = self
-            .table
-            .snapshot()
-            .map_err(delta_error(&self.dir, "read"))?;
+        let snapshot = self.snapshot()?;
         snapshot
             .transaction_version(self.table.log_store().as_ref(), app_id)
             .await
@@ -219,10 +224,7 @@ impl TableLog {
 
     /// The data files of the current version, from the log alone.
     pub fn files(&self) -> Result<Vec<LogFile>, LakeError> {
-        let snapshot = self
-            .table
-            .snapshot()
-            .map_err(delta_error(&self.dir, "read"))?;
+        let snapshot = self.snapshot()?;
         let data = snapshot
             .snapshot()
             .try_log_data()
@@ -330,10 +332,7 @@ impl TableLog {
     /// Records the plugin's Hive column list as the table property
     /// `sluice.schema`, in a commit of its own.
     pub async fn set_recorded_schema(&mut self, text: &str) -> Result<(), LakeError> {
-        let snapshot = self
-            .table
-            .snapshot()
-            .map_err(delta_error(&self.dir, "read"))?;
+        let snapshot = self.snapshot()?;
         let metadata = snapshot
             .metadata()
             .clone()
@@ -357,10 +356,7 @@ impl TableLog {
 
     /// The table's columns as Arrow fields, partition columns included.
     pub fn schema(&self) -> Result<SchemaRef, LakeError> {
-        let snapshot = self
-            .table
-            .snapshot()
-            .map_err(delta_error(&self.dir, "read"))?;
+        let snapshot = self.snapshot()?;
         let schema: Schema = snapshot.schema().as_ref().try_into_arrow().map_err(|e| {
             delta_error(&self.dir, "read the schema of")(DeltaTableError::Arrow { source: e })
         })?;
@@ -380,10 +376,7 @@ impl TableLog {
     ) -> Result<Committed, LakeError> {
         let mut actions: Vec<Action> = Vec::with_capacity(files.len() + 1);
         if let Some((schema, text)) = new_schema {
-            let snapshot = self
-                .table
-                .snapshot()
-                .map_err(delta_error(&self.dir, "read"))?;
+            let snapshot = self.snapshot()?;
             let columns =
                 delta_schema(&self.dir, schema).map_err(delta_error(&self.dir, "describe"))?;
             let mut metadata = snapshot
@@ -440,10 +433,7 @@ impl TableLog {
             ),
             predicate: None,
         };
-        let snapshot = self
-            .table
-            .snapshot()
-            .map_err(delta_error(&self.dir, "read"))?;
+        let snapshot = self.snapshot()?;
         let committed = CommitBuilder::from(properties)
             .with_actions(actions)
             .build(

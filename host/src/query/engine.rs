@@ -622,27 +622,15 @@ impl<T> Drop for AbortOnDrop<T> {
 fn answer_bytes(column: &dyn arrow::array::Array) -> u128 {
     use arrow::array::AsArray;
     use arrow::datatypes::DataType;
-    let views = 16 * column.len() as u128;
-    match column.data_type() {
-        DataType::Utf8View => {
-            views
-                + column
-                    .as_string_view()
-                    .lengths()
-                    .map(u128::from)
-                    .sum::<u128>()
+    let values: u128 = match column.data_type() {
+        DataType::Utf8View => column.as_string_view().lengths().map(u128::from).sum(),
+        DataType::BinaryView => column.as_binary_view().lengths().map(u128::from).sum(),
+        _ => {
+            return column
+                .to_data()
+                .get_slice_memory_size()
+                .unwrap_or(usize::MAX) as u128;
         }
-        DataType::BinaryView => {
-            views
-                + column
-                    .as_binary_view()
-                    .lengths()
-                    .map(u128::from)
-                    .sum::<u128>()
-        }
-        _ => column
-            .to_data()
-            .get_slice_memory_size()
-            .unwrap_or(usize::MAX) as u128,
-    }
+    };
+    16 * column.len() as u128 + values
 }
