@@ -2,7 +2,7 @@
 //! here from the Delta protocol rather than with sluice's own code: a
 //! table's files are what its `_delta_log/<version>.json` commits add and
 //! do not remove, replayed in order. (Commits are kept for 30 days; the
-//! checkpoints written every 100 commits repeat what they say.)
+//! checkpoints written every 10 commits repeat what they say.)
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

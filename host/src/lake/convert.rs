@@ -18,6 +18,7 @@ use deltalake::kernel::transaction::CommitProperties;
 use deltalake::kernel::{DataType, StructField, Transaction};
 use deltalake::operations::convert_to_delta::{ConvertToDeltaBuilder, PartitionStrategy};
 use deltalake::protocol::SaveMode;
+use deltalake::table::config::TableProperty;
 use futures::TryStreamExt as _;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore as _};
@@ -26,7 +27,7 @@ use serde_json::Value;
 use super::LakeError;
 use super::layout::{DEAD_LETTERS_DIR, PartName, TableDir, app_id, is_hidden};
 use super::store::{Lake, LakeFile, SCHEMA_KEY};
-use super::table_log::TableLog;
+use super::table_log::{CHECKPOINT_INTERVAL, TableLog};
 
 /// What converting one table did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,6 +176,7 @@ pub async fn convert_table(lake: &Lake, dir: &TableDir) -> Result<Converted, Lak
         .with_partition_schema(partition_schema)
         .with_partition_strategy(PartitionStrategy::Hive)
         .with_save_mode(SaveMode::ErrorIfExists)
+        .with_configuration_property(TableProperty::CheckpointInterval, Some(CHECKPOINT_INTERVAL))
         .with_commit_properties(
             CommitProperties::default()
                 .with_application_transactions(txns)

@@ -12,7 +12,7 @@
 //! - **Vacuum** deletes files no version within the retention names: those
 //!   compaction replaced, and those a fenced or crashed writer left behind.
 //! - **Log cleanup** deletes log entries older than the log retention (30
-//!   days) once a checkpoint covers them; checkpoints are written every 100
+//!   days) once a checkpoint covers them; checkpoints are written every 10
 //!   commits by the commits themselves.
 
 use std::collections::{BTreeMap, HashMap};

@@ -23,6 +23,7 @@
 mod convert;
 mod error;
 mod layout;
+mod log_store;
 mod maintain;
 mod retry;
 mod stats;

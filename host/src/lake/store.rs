@@ -461,9 +461,7 @@ impl Lake {
     /// The schema (Hive column list) a table was last written with, from
     /// its Delta log, or `None` for a table not written yet.
     pub async fn recorded_schema(&self, dir: &TableDir) -> Result<Option<String>, LakeError> {
-        Ok(TableLog::open(self, dir)
-            .await?
-            .and_then(|log| log.recorded_schema()))
+        TableLog::read_recorded_schema(self, dir).await
     }
 
     /// Reads a whole file; for readers and tests, not the write path.

@@ -25,16 +25,25 @@ use deltalake::kernel::transaction::{
 };
 use deltalake::kernel::{Action, Add, MetadataExt as _, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::table::config::TableProperty;
 use deltalake::table::state::DeltaTableState;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use serde_json::Value;
 
 use super::LakeError;
 use super::layout::TableDir;
+use super::log_store::LeanLogStore;
 use super::store::Lake;
 
 /// The table property holding the plugin's Hive column list.
 pub const SCHEMA_PROPERTY: &str = "sluice.schema";
+
+/// Commits between checkpoints (`delta.checkpointInterval`), Spark's
+/// default; delta-rs's is 100. Reading a snapshot replays the commits since
+/// the last checkpoint, and delta-rs's engine opens them all at once, each
+/// with a JSON decoder of about 3 MiB: 100 of them made a 300 MiB peak on
+/// every fresh read, which the allocator kept.
+pub const CHECKPOINT_INTERVAL: &str = "10";
 
 /// A file written into a table's folder, about to be committed.
 #[derive(Debug, Clone)]
@@ -84,7 +93,8 @@ pub enum Committed {
     /// In the log as this version.
     Version(u64),
     /// Refused: a commit since this writer's snapshot set one of its app
-    /// ids. Refresh, drop what is already in, and commit the rest.
+    /// ids, or changed the table's schema. Refresh, drop what is already
+    /// in, and commit the rest.
     Fenced,
 }
 
@@ -118,9 +128,10 @@ fn delta_error<E: Into<DeltaTableError>>(
 impl TableLog {
     fn builder(lake: &Lake, dir: &TableDir) -> Result<DeltaTable, LakeError> {
         let url = lake.table_log_url(dir)?;
-        DeltaTableBuilder::from_url(url.clone())
+        let table = DeltaTableBuilder::from_url(url.clone())
             .and_then(|b| b.with_storage_backend(lake.object_store(), url).build())
-            .map_err(delta_error(dir, "open"))
+            .map_err(delta_error(dir, "open"))?;
+        Ok(DeltaTable::new(LeanLogStore::wrap(table.log_store())))
     }
 
     /// The table's handle, its log not read: for operations that create it.
@@ -165,6 +176,10 @@ impl TableLog {
             .with_columns(columns.fields().cloned())
             .with_partition_columns(dir.partition_columns().iter().copied())
             .with_configuration(schema_text.map(|text| (SCHEMA_PROPERTY, Some(text))))
+            .with_configuration_property(
+                TableProperty::CheckpointInterval,
+                Some(CHECKPOINT_INTERVAL),
+            )
             .with_raise_if_key_not_exists(false)
             .with_save_mode(SaveMode::Ignore)
             .await
@@ -212,14 +227,24 @@ impl TableLog {
             .map_err(delta_error(&self.dir, "read the progress in"))
     }
 
-    /// The Hive column list the table was last written with, if recorded.
-    pub fn recorded_schema(&self) -> Option<String> {
-        let snapshot = self.table.snapshot().ok()?;
-        snapshot
-            .metadata()
-            .configuration()
-            .get(SCHEMA_PROPERTY)
-            .cloned()
+    /// The Hive column list a table was last written with, from its
+    /// protocol and metadata alone (no file list is read): `None` for a
+    /// table without a log or without the property.
+    pub async fn read_recorded_schema(
+        lake: &Lake,
+        dir: &TableDir,
+    ) -> Result<Option<String>, LakeError> {
+        let log_store = TableLog::builder(lake, dir)?.log_store();
+        match deltalake::kernel::Snapshot::try_new(log_store.as_ref(), None).await {
+            Ok(snapshot) => Ok(snapshot
+                .metadata()
+                .configuration()
+                .get(SCHEMA_PROPERTY)
+                .cloned()),
+            Err(DeltaTableError::NotATable(_)) => Ok(None),
+            Err(DeltaTableError::KernelError(_)) if !lake.table_exists(dir).await? => Ok(None),
+            Err(e) => Err(delta_error(dir, "read the log of")(e)),
+        }
     }
 
     /// The data files of the current version, from the log alone.
@@ -448,8 +473,14 @@ impl TableLog {
                 self.table.state = Some(finalized.snapshot());
                 Ok(Committed::Version(version))
             }
+            // Another writer set one of these app ids (a zombie's commit),
+            // or changed the schema (widened it): refresh and try again.
             Err(DeltaTableError::Transaction {
-                source: TransactionError::CommitConflict(CommitConflictError::ConcurrentTransaction),
+                source:
+                    TransactionError::CommitConflict(
+                        CommitConflictError::ConcurrentTransaction
+                        | CommitConflictError::MetadataChanged,
+                    ),
             }) => Ok(Committed::Fenced),
             Err(e) => Err(delta_error(&self.dir, "commit to")(e)),
         }

@@ -572,6 +572,136 @@ async fn a_failed_publish_loses_nothing(lake: Lake) {
     assert_eq!(writer.buffered_rows(), 0);
 }
 
+/// The zombie from the pipeline notes: a writer paused across a rebalance
+/// holds rows of a partition that another member took over and committed.
+/// Its commit is refused, it drops what the other committed and lands only
+/// the rest: every offset once.
+async fn a_zombie_writer_is_fenced_and_adds_no_duplicate(lake: Lake) {
+    let mut a = LakeWriter::new(lake.clone(), RollPolicy::default(), PIPELINE);
+    a.append(&table(), run(0, 0..10).rows(), &no_metadata())
+        .await
+        .unwrap();
+    a.flush_all().await.unwrap();
+    a.append(&table(), run(0, 10..35).rows(), &no_metadata())
+        .await
+        .unwrap();
+
+    let mut b = LakeWriter::new(lake.clone(), RollPolicy::default(), PIPELINE);
+    b.append(&table(), run(0, 10..30).rows(), &no_metadata())
+        .await
+        .unwrap();
+    assert_eq!(spans(&b.flush_all().await.unwrap()), [(0, 10, 29)]);
+
+    let durable = a.flush_all().await.unwrap();
+    assert_eq!(
+        spans(&durable),
+        [(0, 30, 34)],
+        "the zombie lands only 30..35"
+    );
+    assert_eq!(progress(&lake, &table()).await, [(0, 34)].into());
+    let mut held: Vec<(i64, i64)> = Vec::new();
+    let mut rows = 0;
+    for file in lake.files(&table()).await.unwrap() {
+        let name = file.name.clone().unwrap();
+        held.push((name.first_offset, name.last_offset));
+        rows += read_back(&lake, &file)
+            .await
+            .0
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum::<usize>();
+    }
+    held.sort();
+    assert_eq!(held, [(0, 9), (10, 29), (30, 34)]);
+    assert_eq!(rows, 35, "every offset 0..35 exactly once");
+    // The zombie's refused file is gone from the folder too.
+    assert_eq!(all_names(&lake, &table()).await.len(), 3);
+}
+
+/// The same zombie, but it reads the table after the new owner committed
+/// (a batch of another partition comes by first): delta-rs sees no
+/// conflict then, as the other commit is in its snapshot. The writer's own
+/// check of the recorded progress drops the rows all the same.
+async fn a_zombie_that_read_the_table_since_is_fenced_too(lake: Lake) {
+    let mut a = LakeWriter::new(lake.clone(), RollPolicy::default(), PIPELINE);
+    a.append(&table(), run(0, 0..10).rows(), &no_metadata())
+        .await
+        .unwrap();
+    a.flush_all().await.unwrap();
+    a.append(&table(), run(0, 10..35).rows(), &no_metadata())
+        .await
+        .unwrap();
+    let mut b = LakeWriter::new(lake.clone(), RollPolicy::default(), PIPELINE);
+    b.append(&table(), run(0, 10..30).rows(), &no_metadata())
+        .await
+        .unwrap();
+    b.flush_all().await.unwrap();
+    a.append(&table(), run(1, 0..5).rows(), &no_metadata())
+        .await
+        .unwrap();
+    let mut durable = spans(&a.flush_all().await.unwrap());
+    durable.sort();
+    assert_eq!(durable, [(0, 30, 34), (1, 0, 4)]);
+    assert_eq!(progress(&lake, &table()).await, [(0, 34), (1, 4)].into());
+    let mut rows = 0;
+    for file in lake.files(&table()).await.unwrap() {
+        rows += read_back(&lake, &file)
+            .await
+            .0
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum::<usize>();
+    }
+    assert_eq!(rows, 40, "offsets 0..35 of partition 0 and 0..5 of 1, once");
+}
+
+/// A lake written by sluice before Delta: files named for their offsets,
+/// no log. `convert` registers them in place, takes the progress from their
+/// names, and the writer carries on from it.
+async fn convert_makes_an_earlier_lake_delta_in_place(lake: Lake) {
+    let metadata = vec![("sluice.pipeline".to_string(), PIPELINE.to_string())];
+    let mut writer = LakeWriter::new(lake.clone(), RollPolicy::default(), PIPELINE);
+    for (partition, range) in [(0, 0..10), (0, 10..20), (1, 0..5)] {
+        writer
+            .append(&table(), run(partition, range).rows(), &metadata)
+            .await
+            .unwrap();
+        writer.flush_all().await.unwrap();
+    }
+    drop(writer);
+    // As the previous version left it: untagged names, no `_delta_log`.
+    let store = lake.object_store();
+    for file in lake.files(&table()).await.unwrap() {
+        let old = file.name.as_ref().unwrap().file_name();
+        let (folder, _) = file.path.as_ref().rsplit_once('/').unwrap();
+        let to = object_store::path::Path::from(format!("{folder}/{old}"));
+        store.rename(&file.path, &to).await.unwrap();
+    }
+    let log = lake.dir_path(&table()).join("_delta_log");
+    let entries: Vec<_> = store.list(Some(&log)).try_collect().await.unwrap();
+    for entry in entries {
+        store.delete(&entry.location).await.unwrap();
+    }
+    let before = all_names(&lake, &table()).await;
+    assert_eq!(unconverted(&lake).await.unwrap(), [table()]);
+
+    let done = convert_lake(&lake).await.unwrap();
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].files, 3);
+    let key = |p: i32| (PIPELINE.to_string(), TOPIC.to_string(), p);
+    assert_eq!(done[0].progress, [(key(0), 19), (key(1), 4)].into());
+    assert_eq!(progress(&lake, &table()).await, [(0, 19), (1, 4)].into());
+    assert_eq!(all_names(&lake, &table()).await, before, "nothing copied");
+    assert!(unconverted(&lake).await.unwrap().is_empty());
+
+    let mut writer = LakeWriter::new(lake.clone(), RollPolicy::default(), PIPELINE);
+    writer
+        .append(&table(), run(0, 15..25).rows(), &metadata)
+        .await
+        .unwrap();
+    assert_eq!(spans(&writer.flush_all().await.unwrap()), [(0, 20, 24)]);
+}
+
 macro_rules! storage_contract {
     ($($name:ident),* $(,)?) => {
         mod local {
@@ -622,6 +752,9 @@ storage_contract!(
     metadata_or_schema_change_starts_a_new_file,
     dead_letters_have_their_own_directory,
     a_failed_publish_loses_nothing,
+    a_zombie_writer_is_fenced_and_adds_no_duplicate,
+    a_zombie_that_read_the_table_since_is_fenced_too,
+    convert_makes_an_earlier_lake_delta_in_place,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

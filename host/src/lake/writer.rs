@@ -161,6 +161,9 @@ pub struct LakeWriter {
     taken: HashMap<Key, Option<i64>>,
     /// The Delta logs of the tables written, by table name.
     logs: HashMap<String, TableLog>,
+    /// Per table, the version whose progress this writer has checked its
+    /// sealed files against (its own last commit, or a check after a read).
+    checked: HashMap<String, u64>,
 }
 
 impl std::fmt::Debug for LakeWriter {
@@ -187,6 +190,7 @@ impl LakeWriter {
             unreported: Vec::new(),
             taken: HashMap::new(),
             logs: HashMap::new(),
+            checked: HashMap::new(),
         }
     }
 
@@ -613,6 +617,28 @@ impl LakeWriter {
             self.logs.insert(table.clone(), log);
         }
         loop {
+            // The fence, first line: the snapshot may already hold another
+            // writer's commits for these partitions (read when this writer
+            // came by another partition of the table), which delta-rs's
+            // conflict check would not see, as they are not new to it.
+            let log = self.logs.get_mut(&table).expect("opened above");
+            if log.version().is_some() && log.version() != self.checked.get(&table).copied() {
+                let mut app_ids: Vec<String> = files.iter().map(|f| self.app_id(&f.key)).collect();
+                app_ids.sort();
+                app_ids.dedup();
+                let log = self.logs.get(&table).expect("opened above");
+                let mut recorded = Vec::with_capacity(app_ids.len());
+                for app_id in app_ids {
+                    let version = log.txn_version(&app_id).await?;
+                    recorded.push((app_id, version));
+                }
+                let version = log.version().expect("checked above");
+                self.drop_committed(dir, files, &recorded).await?;
+                self.checked.insert(table.clone(), version);
+                if files.is_empty() {
+                    return Ok(());
+                }
+            }
             for file in files.iter_mut().filter(|f| f.written.is_none()) {
                 let name = file.name.tagged_file_name(&file_tag());
                 let path = format!("{}/{name}", file.key.dir.partition_path(file.day));
@@ -648,22 +674,15 @@ impl LakeWriter {
                 .map(|(schema, text)| (schema.as_ref(), text.as_deref()));
             match log.commit(&new_files, &progress, new_schema, &info).await? {
                 Committed::Version(version) => {
+                    self.checked.insert(table.clone(), version);
                     for file in files.drain(..) {
                         self.committed(file, version);
                     }
                     return Ok(());
                 }
-                Committed::Fenced => {
-                    log.refresh().await?;
-                    let mut recorded = Vec::with_capacity(progress.len());
-                    for (app_id, _) in &progress {
-                        recorded.push((app_id.clone(), log.txn_version(app_id).await?));
-                    }
-                    self.drop_committed(dir, files, &recorded).await?;
-                    if files.is_empty() {
-                        return Ok(());
-                    }
-                }
+                // Refused: another writer set one of these app ids after the
+                // snapshot. The check above drops what it committed.
+                Committed::Fenced => log.refresh().await?,
             }
         }
     }

@@ -30,7 +30,9 @@ impl Upkeep {
         let Some(every) = self.compact_every else {
             return;
         };
-        let mut last_vacuum = tokio::time::Instant::now();
+        // Vacuum and log cleanup on the first pass too: a process restarted
+        // more often than daily would never reach them otherwise.
+        let mut last_vacuum: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -43,10 +45,10 @@ impl Upkeep {
                     tracing::warn!(table = %dir.table_name(), %error, "Compaction failed; trying again later.");
                 }
             }
-            if last_vacuum.elapsed() < DAILY {
+            if last_vacuum.is_some_and(|t| t.elapsed() < DAILY) {
                 continue;
             }
-            last_vacuum = tokio::time::Instant::now();
+            last_vacuum = Some(tokio::time::Instant::now());
             for dir in &self.tables {
                 if let Some(retention) = self.vacuum_retention
                     && let Err(error) = vacuum_table(&self.lake, dir, retention, false).await
