@@ -10,8 +10,13 @@ use std::path::{Path, PathBuf};
 use arrow::array::{Array, AsArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-/// The data files of a table's latest version, sorted.
+/// The data files of a table's latest version, sorted. `table` may name a
+/// partition folder inside one: `_dead_letters/pipeline=ops`.
 pub fn table_files(lake: &Path, table: &str) -> Vec<PathBuf> {
+    let (table, under) = match table.split_once('/') {
+        Some((table, under)) => (table, Some(format!("{under}/"))),
+        None => (table, None),
+    };
     let root = lake.join(table);
     let mut commits: BTreeMap<u64, PathBuf> = BTreeMap::new();
     let Ok(entries) = std::fs::read_dir(root.join("_delta_log")) else {
@@ -36,7 +41,10 @@ pub fn table_files(lake: &Path, table: &str) -> Vec<PathBuf> {
             }
         }
     }
-    live.into_keys().map(|p| root.join(p)).collect()
+    live.into_keys()
+        .filter(|p| under.as_ref().is_none_or(|u| p.starts_with(u.as_str())))
+        .map(|p| root.join(p))
+        .collect()
 }
 
 /// A Delta action's path: relative to the table, percent-encoded.

@@ -84,7 +84,11 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
-            EnvFilter::new(format!("info,{}", crate::broker::TANSU_LOG_DIRECTIVES))
+            EnvFilter::new(format!(
+                "info,{},{}",
+                crate::broker::TANSU_LOG_DIRECTIVES,
+                crate::lake::DELTA_LOG_DIRECTIVES
+            ))
         }))
         .with_writer(std::io::stderr)
         // Colours for a terminal only: a log file or journal gets plain text.

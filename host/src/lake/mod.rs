@@ -40,5 +40,12 @@ pub use store::{Lake, LakeFile, SCHEMA_KEY};
 pub use table_log::{Commit, Committed, LogFile, NewFile, TableLog};
 pub use writer::{Durable, LakeWriter, RollPolicy, Rows};
 
+/// Log filter directives for delta-rs and its kernel: their own lines are
+/// for their developers (an ERROR for every table not created yet, a WARN
+/// for every commit that raced another pipeline's). What matters reaches
+/// sluice's log as a `LakeError` or a line of the writer's own.
+pub const DELTA_LOG_DIRECTIVES: &str =
+    "deltalake_core=error,buoyant_kernel=off,buoyant_kernel_engine=error";
+
 #[cfg(test)]
 mod tests;

@@ -89,9 +89,7 @@ impl Columns<'_> {
         };
         let mut bounded = true;
         for group in self.metadata.row_groups() {
-            let Some(stats) = group.columns().get(i)?.statistics() else {
-                return None;
-            };
+            let stats = group.columns().get(i)?.statistics()?;
             leaf.nulls = match (leaf.nulls, stats.null_count_opt()) {
                 (Some(total), Some(n)) => Some(total + n),
                 _ => None,
