@@ -642,9 +642,12 @@ impl LakeWriter {
             for file in files.iter_mut().filter(|f| f.written.is_none()) {
                 let name = file.name.tagged_file_name(&file_tag());
                 let path = format!("{}/{name}", file.key.dir.partition_path(file.day));
+                let writing = Instant::now();
                 self.lake
                     .put_table_file(dir, &path, file.bytes.clone())
                     .await?;
+                metrics::histogram!("sluice_file_write_seconds", "table" => table.clone())
+                    .record(writing.elapsed().as_secs_f64());
                 file.written = Some(path);
             }
             let mut progress: Vec<(String, i64)> = Vec::new();
@@ -672,7 +675,11 @@ impl LakeWriter {
             let new_schema = widened
                 .as_ref()
                 .map(|(schema, text)| (schema.as_ref(), text.as_deref()));
-            match log.commit(&new_files, &progress, new_schema, &info).await? {
+            let committing = Instant::now();
+            let committed = log.commit(&new_files, &progress, new_schema, &info).await?;
+            metrics::histogram!("sluice_commit_seconds", "table" => table.clone())
+                .record(committing.elapsed().as_secs_f64());
+            match committed {
                 Committed::Version(version) => {
                     self.checked.insert(table.clone(), version);
                     for file in files.drain(..) {
