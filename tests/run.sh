@@ -37,8 +37,8 @@ fi
 # back as users' tools do; confluent-kafka (librdkafka) and kafka-python (a
 # pure-Python Kafka client) talk to the embedded broker; selenium drives the
 # web console in chromium.
-if ! python3 -c "import pyarrow, duckdb, confluent_kafka, kafka, selenium" 2>/dev/null; then
-    python3 -m pip install --quiet pyarrow duckdb confluent-kafka kafka-python selenium
+if ! python3 -c "import pyarrow, duckdb, deltalake, confluent_kafka, kafka, selenium" 2>/dev/null; then
+    python3 -m pip install --quiet pyarrow duckdb deltalake confluent-kafka kafka-python selenium
 fi
 
 # kafkajs, a JavaScript Kafka client, on the machine's Node.js.

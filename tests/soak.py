@@ -211,15 +211,33 @@ class Chaos:
         log("sample " + " ".join(f"{k}={v}" for k, v in row.items()))
 
 
+def table_files(lake, table):
+    """The data files of a Delta table's current version (a Parquet glob
+    would also read files compaction replaced)."""
+    from deltalake import DeltaTable
+
+    path = lake / table
+    if not (path / "_delta_log").exists():
+        return []
+    return [uri.removeprefix("file://") for uri in DeltaTable(str(path)).file_uris()]
+
+
 def overlapping_files(lake):
     """Per table, the data files whose offset ranges overlap another's in
     the same partition: the pipeline writing an offset twice. File names
-    are `part-<topic>-<partition>-<first>-<last>.parquet`."""
+    are `part-<topic>-<partition>-<first>-<last>-<tag>.parquet`; compacted
+    files name no range and are left out."""
     overlaps = {}
     for table in sorted({t for ts in TABLES_OF_ROUTE.values() for t in ts}):
         ranges = {}
-        for f in (lake / table).rglob("part-*.parquet"):
-            topic_partition, first, last = f.stem[len("part-"):].rsplit("-", 2)
+        for f in table_files(lake, table):
+            stem = f.rsplit("/", 1)[-1].removesuffix(".parquet")
+            parts = stem[len("part-"):].rsplit("-", 3)
+            if not stem.startswith("part-") or len(parts) != 4:
+                continue
+            topic_partition, first, last, _tag = parts
+            if not (first.isdigit() and last.isdigit()):
+                continue
             ranges.setdefault(topic_partition, []).append((int(first), int(last)))
         count = 0
         for spans in ranges.values():
@@ -241,8 +259,7 @@ def lake_counts(lake, acked):
     lost, duplicated, checked = {}, {}, 0
     for table in sorted({t for ts in TABLES_OF_ROUTE.values() for t in ts}):
         routes = [r for r, ts in TABLES_OF_ROUTE.items() if table in ts]
-        files = list((lake / table).rglob("*.parquet"))
-        files = [f for f in files if not f.name.startswith((".", "_"))]
+        files = table_files(lake, table)
         if files:
             con.execute(
                 f"create or replace view t as select event_id from read_parquet({[str(f) for f in files]!r}, union_by_name=true)")

@@ -1,35 +1,70 @@
-//! Reading the lake back the way an outside reader would: every Parquet
-//! file in place under a table's directory, skipping hidden ones.
+//! Reading the lake back the way an outside Delta reader would, written
+//! here from the Delta protocol rather than with sluice's own code: a
+//! table's files are what its `_delta_log/<version>.json` commits add and
+//! do not remove, replayed in order. (Commits are kept for 30 days; the
+//! checkpoints written every 10 commits repeat what they say.)
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-/// Data files of a table, as Hive/Trino/Spark list them.
+/// The data files of a table's latest version, sorted. `table` may name a
+/// partition folder inside one: `_dead_letters/pipeline=ops`.
 pub fn table_files(lake: &Path, table: &str) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut dirs = vec![lake.join(table)];
-    while let Some(dir) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('_') || name.starts_with('.') {
-                continue;
+    let (table, under) = match table.split_once('/') {
+        Some((table, under)) => (table, Some(format!("{under}/"))),
+        None => (table, None),
+    };
+    let root = lake.join(table);
+    let mut commits: BTreeMap<u64, PathBuf> = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(root.join("_delta_log")) else {
+        return Vec::new();
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(version) = name.strip_suffix(".json").and_then(|v| v.parse().ok()) {
+            commits.insert(version, entry.path());
+        }
+    }
+    let mut live: BTreeMap<String, ()> = BTreeMap::new();
+    for path in commits.values() {
+        let text = std::fs::read_to_string(path).unwrap();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let action: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(add) = action.get("add") {
+                live.insert(decode(add["path"].as_str().unwrap()), ());
             }
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if name.ends_with(".parquet") {
-                files.push(path);
+            if let Some(remove) = action.get("remove") {
+                live.remove(&decode(remove["path"].as_str().unwrap()));
             }
         }
     }
-    files.sort();
-    files
+    live.into_keys()
+        .filter(|p| under.as_ref().is_none_or(|u| p.starts_with(u.as_str())))
+        .map(|p| root.join(p))
+        .collect()
+}
+
+/// A Delta action's path: relative to the table, percent-encoded.
+fn decode(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = path.get(i + 1..i + 3)
+            && let Ok(b) = u8::from_str_radix(hex, 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
 }
 
 /// Every value of a string column across a table's files.

@@ -181,7 +181,7 @@ fn events_flow_from_kafka_through_plugins_into_parquet_exactly_once_across_kill_
 fn published(dir: &Path, log: &str) -> usize {
     std::fs::read_to_string(dir.join(format!("{log}.log")))
         .unwrap_or_default()
-        .matches("Published a file.")
+        .matches("Committed a file.")
         .count()
 }
 

@@ -454,7 +454,7 @@ fn many_queries_at_once_do_not_starve_the_pipeline() {
 }
 
 #[test]
-fn sluice_sql_prints_presto_tables_from_a_server_or_the_lake_and_ddl_is_hive() {
+fn sluice_sql_prints_presto_tables_from_a_server_or_the_lake_and_ddl_registers_delta() {
     let dir = scratch_dir();
     let serve = Serve::start(dir.path());
     play(&serve);
@@ -537,20 +537,45 @@ fn sluice_sql_prints_presto_tables_from_a_server_or_the_lake_and_ddl_is_hive() {
     );
     assert!(ok, "{err}");
     assert!(
-        ddl.contains("LOCATION 'hdfs://namenode:8020/lake/events_buy'"),
+        ddl.contains(
+            "CALL delta.system.register_table(schema_name => 'default', table_name => 'events_buy', \
+             table_location => 'hdfs://namenode:8020/lake/events_buy');"
+        ),
         "{ddl}"
     );
-    assert!(ddl.contains("MSCK REPAIR TABLE `events_guild`;"), "{ddl}");
-    // sqlparser's Hive dialect lacks `struct<…>`; its Spark SQL one reads Hive DDL.
-    let statements =
-        sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::DatabricksDialect {}, &ddl)
-            .unwrap_or_else(|e| panic!("{e}: {ddl}"));
-    let creates = statements
-        .iter()
-        .filter(|s| matches!(s, sqlparser::ast::Statement::CreateTable(_)))
+    assert!(
+        ddl.contains("Hive reads Delta tables only through"),
+        "{ddl}"
+    );
+    // Spark SQL's statements parse as Spark SQL, one per Trino registration.
+    let spark: String = ddl
+        .lines()
+        .filter(|l| l.starts_with("CREATE TABLE"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(
+        spark.contains(
+            "CREATE TABLE IF NOT EXISTS `events_guild` USING DELTA \
+             LOCATION 'hdfs://namenode:8020/lake/events_guild';"
+        ),
+        "{ddl}"
+    );
+    // sqlparser reads no `USING DELTA` without columns: checked by shape.
+    let creates = spark
+        .lines()
+        .filter(|l| {
+            l.starts_with("CREATE TABLE IF NOT EXISTS `")
+                && l.contains("` USING DELTA LOCATION 'hdfs://namenode:8020/lake/")
+                && l.ends_with("';")
+        })
         .count();
+    assert_eq!(creates, spark.lines().count(), "{spark}");
     assert!(creates >= 3, "{ddl}");
-    assert_eq!(statements.len(), 2 * creates);
+    assert_eq!(
+        creates,
+        ddl.matches("system.register_table(").count(),
+        "{ddl}"
+    );
 }
 
 fn lake_files(lake: &Path) -> Vec<String> {

@@ -6,6 +6,7 @@ mod args;
 mod bench;
 mod broker;
 mod ddl;
+mod lake;
 mod load;
 mod pipeline;
 mod plugin;
@@ -46,8 +47,17 @@ enum Command {
     Query(query::QueryCommand),
     /// Ask SQL of a running sluice or a lake; an interactive prompt without a statement.
     Sql(sql::SqlCommand),
-    /// Print Hive DDL for every table, for Trino, Spark or Hive.
+    /// Print the statements that register every table in Trino and Spark.
     Ddl(ddl::DdlCommand),
+    /// The lake's Delta tables: `sluice lake convert` turns an older lake into them.
+    #[command(subcommand)]
+    Lake(lake::LakeCommand),
+    /// Merge a table's small files into large ones, in one atomic commit.
+    Compact(lake::CompactCommand),
+    /// Delete files no recent version of a table names.
+    Vacuum(lake::VacuumCommand),
+    /// List a table's commits: when, what, how many rows, which plugin versions.
+    History(lake::HistoryCommand),
     /// Write the lake's analytics report: one HTML page with SVG charts.
     Report(report::ReportCommand),
     /// Write, build and check event plugins.
@@ -74,7 +84,11 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
-            EnvFilter::new(format!("info,{}", crate::broker::TANSU_LOG_DIRECTIVES))
+            EnvFilter::new(format!(
+                "info,{},{}",
+                crate::broker::TANSU_LOG_DIRECTIVES,
+                crate::lake::DELTA_LOG_DIRECTIVES
+            ))
         }))
         .with_writer(std::io::stderr)
         // Colours for a terminal only: a log file or journal gets plain text.
@@ -90,6 +104,10 @@ pub fn main() -> ExitCode {
         Command::Query(cmd) => cmd.run(),
         Command::Sql(cmd) => cmd.run(),
         Command::Ddl(cmd) => cmd.run(),
+        Command::Lake(cmd) => cmd.run(),
+        Command::Compact(cmd) => cmd.run(),
+        Command::Vacuum(cmd) => cmd.run(),
+        Command::History(cmd) => cmd.run(),
         Command::Report(cmd) => cmd.run(),
         Command::Plugin(cmd) => cmd.run(),
         Command::Bench(cmd) => cmd.run(),

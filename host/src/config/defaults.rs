@@ -29,6 +29,14 @@ pub(super) fn lake_url() -> String {
     "./lake".to_string()
 }
 
+pub(super) fn compact_every() -> String {
+    "10m".to_string()
+}
+
+pub(super) fn vacuum_retention() -> String {
+    "7d".to_string()
+}
+
 pub(super) fn plugin_dir() -> PathBuf {
     PathBuf::from("./data/plugins")
 }
@@ -104,7 +112,11 @@ impl Default for SourceConfig {
 
 impl Default for LakeConfig {
     fn default() -> Self {
-        LakeConfig { url: lake_url() }
+        LakeConfig {
+            url: lake_url(),
+            compact_every: compact_every(),
+            vacuum_retention: vacuum_retention(),
+        }
     }
 }
 

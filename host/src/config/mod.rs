@@ -128,6 +128,41 @@ pub struct LakeConfig {
     /// `file:///abs/path`, a plain path, or `hdfs://namenode:8020/path`.
     #[serde(default = "defaults::lake_url")]
     pub url: String,
+    /// How often a pipeline process merges its tables' small files (`10m`;
+    /// `off` turns it off).
+    #[serde(default = "defaults::compact_every")]
+    pub compact_every: String,
+    /// Files no version this recent names are deleted, once a day (Delta's
+    /// default, `7d`; `off` keeps every file).
+    #[serde(default = "defaults::vacuum_retention")]
+    pub vacuum_retention: String,
+}
+
+impl LakeConfig {
+    /// `[lake] compact_every`, `None` when off.
+    pub fn compact_every(&self) -> Result<Option<Duration>, ConfigError> {
+        duration_or_off("lake.compact_every", &self.compact_every)
+    }
+
+    /// `[lake] vacuum_retention`, `None` when off.
+    pub fn vacuum_retention(&self) -> Result<Option<Duration>, ConfigError> {
+        duration_or_off("lake.vacuum_retention", &self.vacuum_retention)
+    }
+}
+
+fn duration_or_off(name: &str, text: &str) -> Result<Option<Duration>, ConfigError> {
+    match text.trim() {
+        "off" => Ok(None),
+        other => humantime::parse_duration(other)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .map(Some)
+            .ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "{name} = `{text}`: a duration such as `10m`, or `off`"
+                ))
+            }),
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -276,6 +311,8 @@ impl Config {
         {
             return invalid("flush.rows, flush.bytes and flush.seconds must be positive".into());
         }
+        self.lake.compact_every()?;
+        self.lake.vacuum_retention()?;
         if self.limits.batch_size == 0 || self.limits.max_event_bytes == 0 {
             return invalid("limits.batch_size and limits.max_event_bytes must be positive".into());
         }

@@ -68,6 +68,13 @@ pub enum LakeError {
         #[source]
         source: parquet::errors::ParquetError,
     },
+    #[error("cannot {op} the Delta table `{table}`: {source}")]
+    Delta {
+        op: &'static str,
+        table: String,
+        #[source]
+        source: Box<deltalake::DeltaTableError>,
+    },
 }
 
 impl Transient for LakeError {
@@ -79,6 +86,14 @@ impl Transient for LakeError {
             LakeError::NotWritable { source, .. } | LakeError::NotReadable { source, .. } => {
                 is_transient_io_error(source)
             }
+            LakeError::Delta { source, .. } => match source.as_ref() {
+                deltalake::DeltaTableError::ObjectStore { source } => {
+                    is_transient_store_error(source)
+                }
+                deltalake::DeltaTableError::Io { source } => is_transient_io_error(source),
+                deltalake::DeltaTableError::Transaction { .. } => true,
+                _ => false,
+            },
             LakeError::InvalidUrl { .. }
             | LakeError::InvalidName { .. }
             | LakeError::InvalidRows { .. }

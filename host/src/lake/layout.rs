@@ -1,16 +1,19 @@
 //! Where files go and what their names say: the lake's layout, in one place.
 //!
 //! ```text
-//! <table>/date=YYYY-MM-DD/part-<topic>-<partition>-<first offset>-<last offset>.parquet
+//! <table>/_delta_log/…                      the Delta log: what the table holds
+//! <table>/date=YYYY-MM-DD/part-<topic>-<partition>-<first>-<last>-<tag>.parquet
 //! _dead_letters/pipeline=<name>/date=YYYY-MM-DD/part-….parquet
 //! ```
 //!
-//! The Hive-style `date=` directory lets Trino, Spark and DuckDB prune by
-//! day. A file's name is the record of what it holds: one Kafka
-//! topic-partition and an offset range, which is all [`super::Lake::progress`]
-//! needs to say how far a table got. Names starting with `_` or `.` are
-//! skipped by Hive, Trino and Spark, so a file is written under such a
-//! temporary name and renamed into place.
+//! Every table, `_dead_letters` included, is a Delta table partitioned by
+//! `date` (and `pipeline` for dead letters), so its files stay in Hive-style
+//! folders. A file is in the table once a commit names it; its name still
+//! says what it holds (one Kafka topic-partition and an offset range), and
+//! a random tag keeps two writers of one range (a zombie and its
+//! successor) from ever writing over each other's file. Progress is the
+//! `txn` actions of the log, one app id per pipeline, topic and partition
+//! ([`app_id`]).
 
 use std::fmt;
 
@@ -74,6 +77,51 @@ impl TableDir {
         })
     }
 
+    /// The Delta table this directory is (part of): the table's own name,
+    /// or `_dead_letters` for every pipeline's dead letters.
+    pub fn table_name(&self) -> &str {
+        match self {
+            TableDir::Table(name) => name,
+            TableDir::DeadLetters { .. } | TableDir::AllDeadLetters => DEAD_LETTERS_DIR,
+        }
+    }
+
+    /// The directory of the whole Delta table this directory is part of.
+    pub fn table_root(dir: &TableDir) -> TableDir {
+        match dir {
+            TableDir::Table(_) => dir.clone(),
+            TableDir::DeadLetters { .. } | TableDir::AllDeadLetters => TableDir::AllDeadLetters,
+        }
+    }
+
+    /// The Delta table's partition columns, in folder order.
+    pub fn partition_columns(&self) -> &'static [&'static str] {
+        match self {
+            TableDir::Table(_) => &["date"],
+            TableDir::DeadLetters { .. } | TableDir::AllDeadLetters => &["pipeline", "date"],
+        }
+    }
+
+    /// The partition values of rows of `day`, in folder order.
+    pub fn partition_values(&self, day: i64) -> Vec<(String, String)> {
+        let date = ("date".to_string(), date_of(day));
+        match self {
+            TableDir::DeadLetters { pipeline } => {
+                vec![("pipeline".to_string(), pipeline.clone()), date]
+            }
+            _ => vec![date],
+        }
+    }
+
+    /// The folder of rows of `day`, relative to the Delta table's root.
+    pub fn partition_path(&self, day: i64) -> String {
+        self.partition_values(day)
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
     /// The directory below the lake root, `/`-separated.
     pub fn relative_path(&self) -> String {
         match self {
@@ -111,6 +159,13 @@ pub(super) fn check_topic(topic: &str) -> Result<(), LakeError> {
     }
 }
 
+/// The Delta `txn` app id under which a pipeline records its progress
+/// through one Kafka partition: the version is the last offset written.
+/// The incarnation starts again from nothing after a topic was reset.
+pub fn app_id(pipeline: &str, topic: &str, partition: i32, incarnation: u32) -> String {
+    format!("sluice:{pipeline}:{topic}:{partition}:{incarnation}")
+}
+
 /// What a data file holds, as its name says.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PartName {
@@ -120,17 +175,22 @@ pub struct PartName {
     pub last_offset: i64,
 }
 
+/// Eight random hex digits with at least one letter among them, so that
+/// [`PartName::parse`] never takes a tag for an offset: a data file's tag.
+pub(super) fn file_tag() -> String {
+    loop {
+        let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+        if tag.bytes().any(|b| !b.is_ascii_digit()) {
+            return tag;
+        }
+    }
+}
+
 const PREFIX: &str = "part-";
 const SUFFIX: &str = ".parquet";
-/// The marker of a file being written: hidden from readers, and from
-/// [`super::Lake::progress`].
-const TEMPORARY: &str = "_tmp-";
-/// ...and its ending, so a reader globbing `*.parquet` (DuckDB, DataFusion's
-/// listing tables) never picks up a half-published file either.
-const TEMPORARY_SUFFIX: &str = ".tmp";
-
 impl PartName {
-    /// `part-<topic>-<partition>-<first>-<last>.parquet`
+    /// `part-<topic>-<partition>-<first>-<last>.parquet`, as files were
+    /// named before the lake was Delta.
     pub fn file_name(&self) -> String {
         format!(
             "{PREFIX}{}-{}-{}-{}{SUFFIX}",
@@ -138,16 +198,28 @@ impl PartName {
         )
     }
 
-    /// The same name, hidden and without the `.parquet` ending: where the
-    /// file is written before the rename.
-    pub(super) fn temporary_name(&self) -> String {
-        format!("{TEMPORARY}{}{TEMPORARY_SUFFIX}", self.file_name())
+    /// `part-<topic>-<partition>-<first>-<last>-<tag>.parquet`: a data file.
+    pub fn tagged_file_name(&self, tag: &str) -> String {
+        format!(
+            "{PREFIX}{}-{}-{}-{}-{tag}{SUFFIX}",
+            self.topic, self.partition, self.first_offset, self.last_offset
+        )
     }
 
-    /// Reads a data file's name. Topics may contain `-`, so the numbers are
-    /// taken from the right.
+    /// Reads a data file's name, tagged or not. Topics may contain `-`, so
+    /// the numbers are taken from the right.
     pub fn parse(name: &str) -> Option<PartName> {
         let body = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
+        let body = match body.rsplit_once('-') {
+            Some((rest, tag))
+                if tag.len() == 8
+                    && tag.bytes().all(|b| b.is_ascii_hexdigit())
+                    && tag.bytes().any(|b| !b.is_ascii_digit()) =>
+            {
+                rest
+            }
+            _ => body,
+        };
         let mut parts = body.rsplitn(4, '-');
         let last_offset: i64 = parts.next()?.parse().ok()?;
         let first_offset: i64 = parts.next()?.parse().ok()?;
@@ -164,17 +236,6 @@ impl PartName {
             last_offset,
         })
     }
-
-    /// Reads the name of a temporary file, including the staging names the
-    /// stores add while writing it (`_tmp-part-….parquet.tmp#1` on local
-    /// disk, `._tmp-part-….parquet.tmp.tmp.1` on HDFS), and the names
-    /// older versions used (`_tmp-part-….parquet`).
-    pub(super) fn parse_temporary(name: &str) -> Option<PartName> {
-        let name = name.strip_prefix('.').unwrap_or(name);
-        let rest = name.strip_prefix(TEMPORARY)?;
-        let end = rest.find(SUFFIX)? + SUFFIX.len();
-        PartName::parse(&rest[..end])
-    }
 }
 
 /// Whether engines skip a file or directory of this name.
@@ -187,11 +248,6 @@ const MICROS_PER_DAY: i64 = 86_400_000_000;
 /// The UTC day of a timestamp in microseconds, as days since 1970-01-01.
 pub(super) fn day_of(timestamp_us: i64) -> i64 {
     timestamp_us.div_euclid(MICROS_PER_DAY)
-}
-
-/// `date=YYYY-MM-DD` for a day counted from 1970-01-01.
-pub(super) fn date_dir(day: i64) -> String {
-    format!("date={}", date_of(day))
 }
 
 /// `YYYY-MM-DD` for a day counted from 1970-01-01 (chrono's calendar).
@@ -217,15 +273,10 @@ mod tests {
         };
         assert_eq!(name.file_name(), "part-game-events.v2-3-100-250.parquet");
         assert_eq!(PartName::parse(&name.file_name()), Some(name.clone()));
-        assert_eq!(PartName::parse(&name.temporary_name()), None);
-        assert_eq!(
-            PartName::parse_temporary(&name.temporary_name()),
-            Some(name.clone())
-        );
-        let staged = format!(".{}.tmp.1", name.temporary_name());
-        assert_eq!(PartName::parse_temporary(&staged), Some(name.clone()));
-        let staged = format!("{}#7", name.temporary_name());
-        assert_eq!(PartName::parse_temporary(&staged), Some(name));
+        let tagged = name.tagged_file_name("1a2b3c4d");
+        assert_eq!(tagged, "part-game-events.v2-3-100-250-1a2b3c4d.parquet");
+        assert_eq!(PartName::parse(&tagged), Some(name));
+        assert_eq!(PartName::parse("_tmp-part-events-0-1-2.parquet.tmp"), None);
     }
 
     #[test]
@@ -247,12 +298,18 @@ mod tests {
 
     #[test]
     fn dates_are_utc_days() {
-        assert_eq!(date_dir(0), "date=1970-01-01");
+        let folder = |t| TableDir::table("t").unwrap().partition_path(day_of(t));
+        assert_eq!(folder(0), "date=1970-01-01");
         // 2018-08-13T02:16:20Z, the reference's session time.
-        assert_eq!(date_dir(day_of(1_534_126_580_000_000)), "date=2018-08-13");
-        assert_eq!(date_dir(day_of(-1)), "date=1969-12-31");
-        assert_eq!(date_dir(day_of(951_782_400_000_000)), "date=2000-02-29");
-        assert_eq!(date_dir(day_of(4_107_542_399_999_999)), "date=2100-02-28");
+        assert_eq!(folder(1_534_126_580_000_000), "date=2018-08-13");
+        assert_eq!(folder(-1), "date=1969-12-31");
+        assert_eq!(folder(951_782_400_000_000), "date=2000-02-29");
+        assert_eq!(folder(4_107_542_399_999_999), "date=2100-02-28");
+        let dead = TableDir::dead_letters("game_events").unwrap();
+        assert_eq!(
+            dead.partition_path(0),
+            "pipeline=game_events/date=1970-01-01"
+        );
     }
 
     #[test]

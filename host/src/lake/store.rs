@@ -3,23 +3,23 @@
 //!
 //! A URL enters through [`Lake::open`]: a directory (`./lake`,
 //! `file:///abs/path`) becomes a `LocalFileSystem`, `hdfs://namenode:8020/path`
-//! an `HdfsObjectStore`. Nothing above this file knows which. Finished
-//! Parquet bytes enter through `Lake::publish` and leave as a file in place;
-//! what the lake holds leaves through [`Lake::files`] and
-//! [`Lake::progress`], read from file names alone.
+//! an `HdfsObjectStore`. Nothing above this file knows which; the Delta
+//! logs share the same store. Finished Parquet bytes enter through
+//! `Lake::put_table_file`; what a table holds leaves through [`Lake::files`],
+//! read from its Delta log.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use super::LakeError;
-use super::layout::{PartName, TableDir, date_dir, is_hidden};
+use super::layout::{PartName, TableDir, is_hidden};
 use super::retry::Retry;
+use super::table_log::TableLog;
 
 /// A lake: a root directory on local disk or HDFS holding one directory per
 /// table. Cheap to clone.
@@ -41,21 +41,21 @@ impl std::fmt::Debug for Lake {
     }
 }
 
-/// A data file in place, and what its name says it holds.
+/// A data file of a table's current version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LakeFile {
-    /// Path inside the store, e.g. `lake/events_buy/date=2018-08-13/part-events-0-0-99.parquet`.
+    /// Path inside the store, e.g. `lake/events_buy/date=2018-08-13/part-events-0-0-99-1a2b3c4d.parquet`.
     pub path: Path,
-    pub name: PartName,
+    /// What its name says it holds; compacted files of several partitions name none.
+    pub name: Option<PartName>,
     pub size: u64,
     pub modified: std::time::SystemTime,
+    /// From the Delta log's statistics, when recorded.
+    pub rows: Option<u64>,
 }
 
-/// Per Kafka topic-partition, the last offset a table holds.
-pub type Progress = HashMap<(String, i32), i64>;
-
 /// The Parquet footer key holding a file's table schema (a Hive column
-/// list); the writer records it, schema checks read it back.
+/// list); the writer records it in every file as well as in the log.
 pub const SCHEMA_KEY: &str = "sluice.schema";
 
 /// What a process will do with the lake.
@@ -247,6 +247,22 @@ impl Lake {
         path
     }
 
+    /// Whether anything is stored under the table's `_delta_log/`.
+    pub(super) async fn table_exists(&self, dir: &TableDir) -> Result<bool, LakeError> {
+        use futures::StreamExt;
+        let log = self.dir_path(&TableDir::table_root(dir)).join("_delta_log");
+        match self.store.list(Some(&log)).next().await {
+            None => Ok(false),
+            Some(Ok(_)) => Ok(true),
+            Some(Err(object_store::Error::NotFound { .. })) => Ok(false),
+            Some(Err(source)) => Err(LakeError::Storage {
+                op: "list",
+                path: log.to_string(),
+                source,
+            }),
+        }
+    }
+
     /// The names of the directories at the lake's root, sorted: the
     /// tables, and [`DEAD_LETTERS_DIR`](super::DEAD_LETTERS_DIR) once a dead
     /// letter was written. Other hidden names are left out.
@@ -274,122 +290,120 @@ impl Lake {
         Ok(names)
     }
 
-    /// Every data file of a table in place, in no particular order.
-    /// Temporaries and other hidden files are left out; a file whose name
-    /// does not parse is logged and left out.
+    /// Every data file of a table's current version, from its Delta log,
+    /// in no particular order; none for a table without a log.
     pub async fn files(&self, dir: &TableDir) -> Result<Vec<LakeFile>, LakeError> {
-        let (files, _) = self.list(dir).await?;
+        match TableLog::open(self, dir).await? {
+            Some(log) => self.files_of(&log, dir),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The data files `log`'s snapshot names, of `dir` (one pipeline's dead
+    /// letters, say) within its table.
+    pub fn files_of(&self, log: &TableLog, dir: &TableDir) -> Result<Vec<LakeFile>, LakeError> {
+        let root = self.dir_path(&TableDir::table_root(dir));
+        let mut files = Vec::new();
+        for file in log.files()? {
+            if let TableDir::DeadLetters { pipeline } = dir
+                && !file.path.starts_with(&format!("pipeline={pipeline}/"))
+            {
+                continue;
+            }
+            let name = file.path.rsplit('/').next().and_then(PartName::parse);
+            let mut path = root.clone();
+            for part in file.path.split('/') {
+                path = path.join(part);
+            }
+            files.push(LakeFile {
+                path,
+                name,
+                size: file.size,
+                modified: std::time::UNIX_EPOCH
+                    + std::time::Duration::from_millis(file.modified_ms.max(0) as u64),
+                rows: file.rows,
+            });
+        }
         Ok(files)
     }
 
-    /// How far a table got: per topic-partition, the last offset in its
-    /// files. The pipeline skips events at or below it.
-    pub async fn progress(&self, dir: &TableDir) -> Result<Progress, LakeError> {
-        Ok(progress_of(&self.files(dir).await?))
+    /// The URL of a table's Delta root (`…/events_buy/`, `…/_dead_letters/`).
+    pub fn table_log_url(&self, dir: &TableDir) -> Result<url::Url, LakeError> {
+        let text = format!(
+            "{}/",
+            self.url_of(&self.dir_path(&TableDir::table_root(dir)))
+        );
+        url::Url::parse(&text).map_err(|e| LakeError::InvalidUrl {
+            url: text.clone(),
+            reason: e.to_string(),
+        })
     }
 
-    /// Lists a table's directory: data files in place, and temporary files
-    /// left by writes that never finished.
-    pub(super) async fn list(
-        &self,
-        dir: &TableDir,
-    ) -> Result<(Vec<LakeFile>, Vec<(Path, PartName)>), LakeError> {
-        let prefix = self.dir_path(dir);
-        let objects: Vec<ObjectMeta> = self
-            .retry
-            .run("list a table", || async {
-                self.store
-                    .list(Some(&prefix))
-                    .try_collect()
-                    .await
-                    .or_else(|e| match e {
-                        object_store::Error::NotFound { .. } => Ok(Vec::new()),
-                        source => Err(LakeError::Storage {
-                            op: "list",
-                            path: self.url_of(&prefix),
-                            source,
-                        }),
-                    })
-            })
-            .await?;
+    /// A file's URL, from its path inside its table's folder.
+    pub fn table_file_url(&self, dir: &TableDir, relative: &str) -> String {
+        format!(
+            "{}{relative}",
+            self.table_log_url(dir)
+                .map(|u| u.to_string())
+                .unwrap_or_default()
+        )
+    }
 
-        let mut files = Vec::new();
-        let mut temporaries = Vec::new();
-        for object in objects {
-            let Some(parts) = object.location.prefix_match(&prefix) else {
-                continue;
-            };
-            let parts: Vec<String> = parts.map(|p| p.as_ref().to_string()).collect();
-            let Some(file_name) = parts.last() else {
-                continue;
-            };
-            if parts.iter().any(|p| is_hidden(p)) {
-                if let Some(name) = PartName::parse_temporary(file_name) {
-                    temporaries.push((object.location, name));
-                }
-                continue;
-            }
-            match PartName::parse(file_name) {
-                Some(name) => files.push(LakeFile {
-                    path: object.location,
-                    name,
-                    size: object.size,
-                    modified: object.last_modified.into(),
-                }),
-                None => tracing::warn!(
-                    path = %self.url_of(&object.location),
-                    "Skipping a file whose name is not part-<topic>-<partition>-<first offset>-<last offset>.parquet."
-                ),
-            }
+    fn table_file_path(&self, dir: &TableDir, relative: &str) -> Path {
+        let mut path = self.dir_path(&TableDir::table_root(dir));
+        for part in relative.split('/') {
+            path = path.join(part);
         }
-        Ok((files, temporaries))
+        path
     }
 
-    /// Puts a finished file in place: written under its temporary name in
-    /// the same directory, then renamed, so readers see all of it or none.
-    /// Retried as a whole on transient errors; both steps are idempotent.
-    pub(super) async fn publish(
+    /// Writes a data file into a table's folder, under a name no other file
+    /// has; it is in the table once a commit names it.
+    pub(super) async fn put_table_file(
         &self,
         dir: &TableDir,
-        day: i64,
-        name: &PartName,
+        relative: &str,
         bytes: Bytes,
-    ) -> Result<Path, LakeError> {
-        let date = self.dir_path(dir).join(date_dir(day));
-        let temporary = date.clone().join(name.temporary_name());
-        let target = date.join(name.file_name());
+    ) -> Result<(), LakeError> {
+        let path = self.table_file_path(dir, relative);
         self.retry
-            .run("publish a file", || async {
+            .run("write a file", || async {
                 self.store
-                    .put(&temporary, PutPayload::from_bytes(bytes.clone()))
+                    .put(&path, PutPayload::from_bytes(bytes.clone()))
                     .await
+                    .map(|_| ())
                     .map_err(|source| LakeError::Storage {
                         op: "write",
-                        path: self.url_of(&temporary),
-                        source,
-                    })?;
-                self.store
-                    .rename(&temporary, &target)
-                    .await
-                    .map_err(|source| LakeError::Storage {
-                        op: "rename into place",
-                        path: self.url_of(&temporary),
+                        path: self.url_of(&path),
                         source,
                     })
             })
-            .await?;
-        Ok(target)
+            .await
     }
 
-    /// Deletes a temporary file a crashed writer left behind.
-    pub(super) async fn remove(&self, path: &Path) -> Result<(), LakeError> {
+    /// Reads a data file of a table, from its path inside the table's folder.
+    pub(super) async fn read_table_file(
+        &self,
+        dir: &TableDir,
+        relative: &str,
+    ) -> Result<Bytes, LakeError> {
+        self.read(&self.table_file_path(dir, relative)).await
+    }
+
+    /// Deletes a file no commit names (a fenced writer's).
+    pub(super) async fn delete_table_file(
+        &self,
+        dir: &TableDir,
+        relative: &str,
+    ) -> Result<(), LakeError> {
+        let path = self.table_file_path(dir, relative);
         self.retry
-            .run("delete a leftover file", || async {
-                match self.store.delete(path).await {
+            .run("delete a file", || async {
+                match self.store.delete(&path).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
                     Err(source) => Err(LakeError::Storage {
                         op: "delete",
-                        path: self.url_of(path),
+                        path: self.url_of(&path),
                         source,
                     }),
                 }
@@ -444,14 +458,10 @@ impl Lake {
             .collect())
     }
 
-    /// The schema (Hive column list) recorded in a table's newest file, or
-    /// `None` for a table with no files yet.
+    /// The schema (Hive column list) a table was last written with, from
+    /// its Delta log, or `None` for a table not written yet.
     pub async fn recorded_schema(&self, dir: &TableDir) -> Result<Option<String>, LakeError> {
-        let files = self.files(dir).await?;
-        let Some(newest) = files.iter().max_by_key(|f| f.modified) else {
-            return Ok(None);
-        };
-        Ok(self.file_metadata(newest).await?.remove(SCHEMA_KEY))
+        TableLog::read_recorded_schema(self, dir).await
     }
 
     /// Reads a whole file; for readers and tests, not the write path.
@@ -469,16 +479,4 @@ impl Lake {
             .await
             .map_err(read)
     }
-}
-
-/// The one reading of progress from file names: the highest last offset.
-pub(super) fn progress_of(files: &[LakeFile]) -> Progress {
-    let mut progress = Progress::new();
-    for file in files {
-        let last = progress
-            .entry((file.name.topic.clone(), file.name.partition))
-            .or_insert(file.name.last_offset);
-        *last = (*last).max(file.name.last_offset);
-    }
-    progress
 }

@@ -1,35 +1,39 @@
 //! The lake writer: buffers rows per (table, topic, partition) as Parquet
-//! in memory and puts finished files in place, exactly once.
+//! in memory, and commits finished files to their Delta table, exactly once.
 //!
 //! Rows enter through [`LakeWriter::append`] as Arrow batches with the Kafka
-//! partition and offset of each row. They are encoded into an open file per
+//! partition and offset of every row. They are encoded into an open file per
 //! (table, topic, partition) straight away (compressed, so a buffer costs
 //! about what its file will). A file is sealed when it reaches
 //! [`RollPolicy::max_rows`], when the open files together outgrow
 //! [`RollPolicy::max_bytes`] (the largest is sealed), when it is
 //! [`RollPolicy::max_age`] old, when the next row belongs to another UTC
 //! day, or when the schema or metadata of the rows changes. Sealed files are
-//! published in the order they were sealed; what leaves is a [`Durable`] for
-//! each file in place, saying up to which offset the caller may commit.
+//! written into their table's folder and committed, one commit per table
+//! with every sealed file of it; what leaves is a [`Durable`] for each file
+//! committed, saying up to which offset the caller may commit to Kafka.
 //!
-//! Exactly once rests on three rules kept here:
+//! Exactly once rests on these rules, kept here:
+//! - a commit adds a table's files and, in the same Delta commit, records
+//!   per Kafka partition the last offset they hold (a `txn` action, see
+//!   `table_log.rs`): rows and progress are durable together;
 //! - a file holds one topic-partition and a contiguous offset range, and a
 //!   file boundary never splits rows of the same offset (one event a plugin
-//!   split into several rows), so "offset ≤ last offset in the lake" means
+//!   split into several rows), so "offset ≤ the recorded offset" means
 //!   "already written" for every row;
-//! - files of one (table, topic, partition) are renamed into place strictly
-//!   in offset order, and a file that fails to publish blocks the ones after
-//!   it until it succeeds;
 //! - a row at or below the last offset already taken for its partition (in
-//!   the lake, read when the partition is first seen, or buffered since) is
-//!   dropped as a replay. So `append` may be retried after an error, and a
-//!   restarted pipeline may replay from an older Kafka commit.
+//!   the table's log, read when the partition is first seen, or buffered
+//!   since) is dropped as a replay. So `append` may be retried after an
+//!   error, and a restarted pipeline may replay from an older Kafka commit;
+//! - a commit refused because another writer recorded progress for one of
+//!   its partitions meanwhile (this writer lost the partition and is a
+//!   zombie) is retried without the rows that writer already committed.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
-use arrow::compute::take_record_batch;
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, UInt32Array};
+use arrow::compute::{filter_record_batch, take_record_batch};
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMicrosecondType};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
@@ -37,10 +41,13 @@ use parquet::basic::Compression;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
+use serde_json::Value;
 
 use super::LakeError;
-use super::layout::{PartName, TableDir, check_topic, date_of, day_of};
-use super::store::{Lake, progress_of};
+use super::layout::{PartName, TableDir, app_id, check_topic, date_of, day_of, file_tag};
+use super::stats::file_stats;
+use super::store::{Lake, SCHEMA_KEY};
+use super::table_log::{Committed, NewFile, TableLog};
 
 /// When an open file is sealed and published.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,19 +118,28 @@ struct OpenFile {
     day: i64,
     first_offset: i64,
     last_offset: i64,
+    /// Every row's offset, in row order: what a fenced commit trims by.
+    offsets: Vec<i64>,
     rows: usize,
     opened: Instant,
 }
 
-/// A finished file waiting to be put in place.
+/// A finished file waiting to be committed.
 struct SealedFile {
     key: Key,
     day: i64,
     name: PartName,
+    /// Written under this name in the table's folder (`None`: not yet).
+    written: Option<String>,
     rows: usize,
     bytes: Bytes,
+    /// Its `stats` for the Delta log.
+    stats: String,
+    schema: SchemaRef,
+    metadata: Vec<(String, String)>,
+    offsets: Vec<i64>,
     /// When sealing began: flush latency runs from here until the file is
-    /// in place (encoding the footer, the put, the rename, any retries).
+    /// committed (the footer, the put, the commit, any retries).
     sealing: Instant,
 }
 
@@ -134,12 +150,20 @@ struct SealedFile {
 pub struct LakeWriter {
     lake: Lake,
     policy: RollPolicy,
+    /// The pipeline writing: part of every progress app id.
+    pipeline: String,
+    incarnation: u32,
     open: HashMap<Key, OpenFile>,
     sealed: VecDeque<SealedFile>,
-    /// Files published since the caller last heard: kept across an error.
+    /// Files committed since the caller last heard: kept across an error.
     unreported: Vec<Durable>,
     /// Per key seen so far: the last offset taken, in the lake or buffered.
     taken: HashMap<Key, Option<i64>>,
+    /// The Delta logs of the tables written, by table name.
+    logs: HashMap<String, TableLog>,
+    /// Per table, the version whose progress this writer has checked its
+    /// sealed files against (its own last commit, or a check after a read).
+    checked: HashMap<String, u64>,
 }
 
 impl std::fmt::Debug for LakeWriter {
@@ -154,15 +178,31 @@ impl std::fmt::Debug for LakeWriter {
 }
 
 impl LakeWriter {
-    pub fn new(lake: Lake, policy: RollPolicy) -> LakeWriter {
+    /// The writer of `pipeline`, whose name keys its progress in every table.
+    pub fn new(lake: Lake, policy: RollPolicy, pipeline: &str) -> LakeWriter {
         LakeWriter {
             lake,
             policy,
+            pipeline: pipeline.to_string(),
+            incarnation: 0,
             open: HashMap::new(),
             sealed: VecDeque::new(),
             unreported: Vec::new(),
             taken: HashMap::new(),
+            logs: HashMap::new(),
+            checked: HashMap::new(),
         }
+    }
+
+    /// Records progress under another incarnation: after a topic was reset,
+    /// its offsets start again from nothing.
+    pub fn with_incarnation(mut self, incarnation: u32) -> LakeWriter {
+        self.incarnation = incarnation;
+        self
+    }
+
+    fn app_id(&self, key: &Key) -> String {
+        app_id(&self.pipeline, &key.topic, key.partition, self.incarnation)
     }
 
     pub fn lake(&self) -> &Lake {
@@ -357,22 +397,28 @@ impl LakeWriter {
     }
 
     /// The first time a (table, topic, partition) comes by: learns its
-    /// progress from the lake and deletes the temporary files a crashed
-    /// writer left for it.
+    /// progress from the table's Delta log, read afresh (another process
+    /// may have written the partition before it came here).
     async fn first_sight(&mut self, key: &Key) -> Result<Option<i64>, LakeError> {
         if let Some(last) = self.taken.get(key) {
             return Ok(*last);
         }
-        let (files, temporaries) = self.lake.list(&key.dir).await?;
-        for (path, name) in temporaries {
-            if name.topic == key.topic && name.partition == key.partition {
-                tracing::info!(path = %path, "Deleting a temporary file left by an earlier run.");
-                self.lake.remove(&path).await?;
+        let app_id = self.app_id(key);
+        let table = key.dir.table_name().to_string();
+        let last = match self.logs.get_mut(&table) {
+            Some(log) => {
+                log.refresh().await?;
+                log.txn_version(&app_id).await?
             }
-        }
-        let last = progress_of(&files)
-            .get(&(key.topic.clone(), key.partition))
-            .copied();
+            None => match TableLog::open(&self.lake, &key.dir).await? {
+                Some(log) => {
+                    let last = log.txn_version(&app_id).await?;
+                    self.logs.insert(table, log);
+                    last
+                }
+                None => None,
+            },
+        };
         self.taken.insert(key.clone(), last);
         Ok(last)
     }
@@ -413,6 +459,7 @@ impl LakeWriter {
                     dir: key.dir.to_string(),
                     source,
                 })?;
+            open.offsets.extend_from_slice(&offsets[start..end]);
             open.rows += end - start;
             open.last_offset = offsets[end - 1];
             if open.rows >= self.policy.max_rows {
@@ -470,6 +517,7 @@ impl LakeWriter {
             day,
             first_offset,
             last_offset: first_offset,
+            offsets: Vec::new(),
             rows: 0,
             opened: Instant::now(),
         })
@@ -488,19 +536,19 @@ impl LakeWriter {
         Ok(())
     }
 
-    /// Finishes the open file of `key` and queues it for publishing.
+    /// Finishes the open file of `key` and queues it for committing.
     fn seal(&mut self, key: &Key) -> Result<(), LakeError> {
-        let Some(open) = self.open.remove(key) else {
+        let Some(mut open) = self.open.remove(key) else {
             return Ok(());
         };
         let sealing = Instant::now();
-        let bytes = open
-            .writer
-            .into_inner()
-            .map_err(|source| LakeError::Encode {
-                dir: key.dir.to_string(),
-                source,
-            })?;
+        let encode = |source| LakeError::Encode {
+            dir: key.dir.to_string(),
+            source,
+        };
+        let footer = open.writer.finish().map_err(encode)?;
+        let bytes = std::mem::take(open.writer.inner_mut());
+        let stats = file_stats(open.schema.fields(), &footer);
         self.sealed.push_back(SealedFile {
             key: key.clone(),
             day: open.day,
@@ -510,50 +558,303 @@ impl LakeWriter {
                 first_offset: open.first_offset,
                 last_offset: open.last_offset,
             },
+            written: None,
             rows: open.rows,
             bytes: Bytes::from(bytes),
+            stats,
+            schema: open.schema,
+            metadata: open.metadata,
+            offsets: open.offsets,
             sealing,
         });
         Ok(())
     }
 
-    /// Puts sealed files in place, oldest first, stopping at the first
-    /// failure so no later file of a partition overtakes it.
+    /// Commits sealed files, table by table in the order they were sealed;
+    /// stops at the first failure, so no later file of a partition
+    /// overtakes an earlier one.
     async fn publish(&mut self) -> Result<Vec<Durable>, LakeError> {
-        while let Some(file) = self.sealed.front() {
-            let path = self
-                .lake
-                .publish(&file.key.dir, file.day, &file.name, file.bytes.clone())
-                .await?;
-            let Some(file) = self.sealed.pop_front() else {
-                break;
-            };
-            let url = format!("{}/{path}", self.lake.object_store_url());
-            metrics::histogram!("sluice_flush_seconds", "table" => file.key.dir.to_string())
-                .record(file.sealing.elapsed().as_secs_f64());
-            tracing::info!(
-                table = %file.key.dir,
-                topic = %file.key.topic,
-                partition = file.key.partition,
-                first_offset = file.name.first_offset,
-                last_offset = file.name.last_offset,
-                rows = file.rows,
-                bytes = file.bytes.len(),
-                date = %date_of(file.day),
-                "Published a file."
-            );
-            self.unreported.push(Durable {
-                dir: file.key.dir,
-                topic: file.key.topic,
-                partition: file.key.partition,
-                first_offset: file.name.first_offset,
-                last_offset: file.name.last_offset,
-                rows: file.rows,
-                url,
-            });
+        while let Some(first) = self.sealed.front() {
+            let dir = first.key.dir.clone();
+            self.commit_table(&dir).await?;
         }
         Ok(std::mem::take(&mut self.unreported))
     }
+
+    /// Writes every sealed file of `dir`'s table into its folder and
+    /// commits them, with the progress of their partitions, as one version.
+    async fn commit_table(&mut self, dir: &TableDir) -> Result<(), LakeError> {
+        let table = dir.table_name().to_string();
+        let mut mine: Vec<SealedFile> = Vec::new();
+        let mut rest = VecDeque::with_capacity(self.sealed.len());
+        for file in self.sealed.drain(..) {
+            if file.key.dir.table_name() == table {
+                mine.push(file);
+            } else {
+                rest.push_back(file);
+            }
+        }
+        self.sealed = rest;
+        let outcome = self.try_commit(dir, &mut mine).await;
+        // What is not committed goes back in front, in order.
+        for file in mine.into_iter().rev() {
+            self.sealed.push_front(file);
+        }
+        outcome
+    }
+
+    async fn try_commit(
+        &mut self,
+        dir: &TableDir,
+        files: &mut Vec<SealedFile>,
+    ) -> Result<(), LakeError> {
+        let table = dir.table_name().to_string();
+        if !self.logs.contains_key(&table) {
+            let newest = files.last().expect("a table with sealed files");
+            let text = schema_text(&newest.metadata);
+            let log =
+                TableLog::open_or_create(&self.lake, dir, &newest.schema, text.as_deref()).await?;
+            self.logs.insert(table.clone(), log);
+        }
+        loop {
+            // The fence, first line: the snapshot may already hold another
+            // writer's commits for these partitions (read when this writer
+            // came by another partition of the table), which delta-rs's
+            // conflict check would not see, as they are not new to it.
+            let log = self.logs.get_mut(&table).expect("opened above");
+            if log.version().is_some() && log.version() != self.checked.get(&table).copied() {
+                let mut app_ids: Vec<String> = files.iter().map(|f| self.app_id(&f.key)).collect();
+                app_ids.sort();
+                app_ids.dedup();
+                let log = self.logs.get(&table).expect("opened above");
+                let mut recorded = Vec::with_capacity(app_ids.len());
+                for app_id in app_ids {
+                    let version = log.txn_version(&app_id).await?;
+                    recorded.push((app_id, version));
+                }
+                let version = log.version().expect("checked above");
+                self.drop_committed(dir, files, &recorded).await?;
+                self.checked.insert(table.clone(), version);
+                if files.is_empty() {
+                    return Ok(());
+                }
+            }
+            for file in files.iter_mut().filter(|f| f.written.is_none()) {
+                let name = file.name.tagged_file_name(&file_tag());
+                let path = format!("{}/{name}", file.key.dir.partition_path(file.day));
+                let writing = Instant::now();
+                self.lake
+                    .put_table_file(dir, &path, file.bytes.clone())
+                    .await?;
+                metrics::histogram!("sluice_file_write_seconds", "table" => table.clone())
+                    .record(writing.elapsed().as_secs_f64());
+                file.written = Some(path);
+            }
+            let mut progress: Vec<(String, i64)> = Vec::new();
+            for file in files.iter() {
+                let app_id = self.app_id(&file.key);
+                match progress.iter_mut().find(|(a, _)| *a == app_id) {
+                    Some((_, last)) => *last = (*last).max(file.name.last_offset),
+                    None => progress.push((app_id, file.name.last_offset)),
+                }
+            }
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            let new_files: Vec<NewFile> = files
+                .iter()
+                .map(|f| NewFile {
+                    path: f.written.clone().expect("written above"),
+                    size: f.bytes.len() as i64,
+                    partition_values: f.key.dir.partition_values(f.day),
+                    stats: f.stats.clone(),
+                    modified_ms: now_ms,
+                })
+                .collect();
+            let log = self.logs.get_mut(&table).expect("opened above");
+            let widened = widened_schema(log, files)?;
+            let info = commit_info(&self.pipeline, self.incarnation, files);
+            let new_schema = widened
+                .as_ref()
+                .map(|(schema, text)| (schema.as_ref(), text.as_deref()));
+            let committing = Instant::now();
+            let committed = log.commit(&new_files, &progress, new_schema, &info).await?;
+            metrics::histogram!("sluice_commit_seconds", "table" => table.clone())
+                .record(committing.elapsed().as_secs_f64());
+            match committed {
+                Committed::Version(version) => {
+                    self.checked.insert(table.clone(), version);
+                    for file in files.drain(..) {
+                        self.committed(file, version);
+                    }
+                    return Ok(());
+                }
+                // Refused: another writer set one of these app ids after the
+                // snapshot. The check above drops what it committed.
+                Committed::Fenced => log.refresh().await?,
+            }
+        }
+    }
+
+    /// After a fenced commit: drops from `files` the rows another writer
+    /// recorded meanwhile (`recorded`: app id → last offset), trimming a
+    /// file that holds some of them, and takes that writer's progress.
+    async fn drop_committed(
+        &mut self,
+        dir: &TableDir,
+        files: &mut Vec<SealedFile>,
+        recorded: &[(String, Option<i64>)],
+    ) -> Result<(), LakeError> {
+        let mut kept = Vec::with_capacity(files.len());
+        for mut file in files.drain(..) {
+            let app_id = self.app_id(&file.key);
+            let theirs = recorded
+                .iter()
+                .find(|(a, _)| *a == app_id)
+                .and_then(|(_, v)| *v);
+            let Some(theirs) = theirs.filter(|&t| t >= file.name.first_offset) else {
+                kept.push(file);
+                continue;
+            };
+            let taken = self.taken.entry(file.key.clone()).or_insert(None);
+            *taken = Some(taken.map_or(theirs, |t| t.max(theirs)));
+            let dropped = file.offsets.iter().filter(|&&o| o <= theirs).count();
+            tracing::warn!(
+                table = %file.key.dir,
+                topic = %file.key.topic,
+                partition = file.key.partition,
+                committed_by_another = theirs,
+                dropped,
+                "Another writer committed this partition meanwhile (this one lost it in a rebalance); dropped the rows it already holds."
+            );
+            if let Some(path) = file.written.take() {
+                self.lake.delete_table_file(dir, &path).await?;
+            }
+            if file.name.last_offset > theirs {
+                file = trim(file, theirs)?;
+                kept.push(file);
+            }
+        }
+        *files = kept;
+        Ok(())
+    }
+
+    fn committed(&mut self, file: SealedFile, version: u64) {
+        let url = self
+            .lake
+            .table_file_url(&file.key.dir, file.written.as_deref().unwrap_or_default());
+        metrics::histogram!("sluice_flush_seconds", "table" => file.key.dir.to_string())
+            .record(file.sealing.elapsed().as_secs_f64());
+        tracing::info!(
+            table = %file.key.dir,
+            topic = %file.key.topic,
+            partition = file.key.partition,
+            first_offset = file.name.first_offset,
+            last_offset = file.name.last_offset,
+            rows = file.rows,
+            bytes = file.bytes.len(),
+            date = %date_of(file.day),
+            version,
+            "Committed a file."
+        );
+        self.unreported.push(Durable {
+            dir: file.key.dir,
+            topic: file.key.topic,
+            partition: file.key.partition,
+            first_offset: file.name.first_offset,
+            last_offset: file.name.last_offset,
+            rows: file.rows,
+            url,
+        });
+    }
+}
+
+/// The Hive column list a file's rows were written with, if recorded.
+fn schema_text(metadata: &[(String, String)]) -> Option<String> {
+    metadata
+        .iter()
+        .find(|(k, _)| k == SCHEMA_KEY)
+        .map(|(_, v)| v.clone())
+}
+
+/// The table's schema widened to the newest file's, when that file has
+/// columns the table has not (a plugin version that added columns).
+fn widened_schema(
+    log: &TableLog,
+    files: &[SealedFile],
+) -> Result<Option<(SchemaRef, Option<String>)>, LakeError> {
+    let Some(newest) = files.last() else {
+        return Ok(None);
+    };
+    let current = log.schema()?;
+    let added = newest
+        .schema
+        .fields()
+        .iter()
+        .any(|f| current.field_with_name(f.name()).is_err());
+    Ok(added.then(|| (newest.schema.clone(), schema_text(&newest.metadata))))
+}
+
+/// What a commit records about who wrote it: the pipeline, its
+/// incarnation, and the plugin versions of its files.
+fn commit_info(pipeline: &str, incarnation: u32, files: &[SealedFile]) -> Vec<(String, Value)> {
+    let mut plugins: Vec<String> = Vec::new();
+    for file in files {
+        for (key, value) in &file.metadata {
+            if key == "sluice.plugins" && !plugins.contains(value) {
+                plugins.push(value.clone());
+            }
+        }
+    }
+    let rows: usize = files.iter().map(|f| f.rows).sum();
+    vec![
+        ("sluice.pipeline".to_string(), Value::from(pipeline)),
+        ("sluice.incarnation".to_string(), Value::from(incarnation)),
+        ("sluice.plugins".to_string(), Value::from(plugins)),
+        ("sluice.rows".to_string(), Value::from(rows)),
+    ]
+}
+
+/// `file` without its rows at or below `upto`: decoded from its bytes,
+/// filtered and encoded again.
+fn trim(file: SealedFile, upto: i64) -> Result<SealedFile, LakeError> {
+    let encode = |source| LakeError::Encode {
+        dir: file.key.dir.to_string(),
+        source,
+    };
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file.bytes.clone())
+            .and_then(|b| b.build())
+            .map_err(encode)?;
+    let mut writer = ArrowWriter::try_new(
+        Vec::new(),
+        file.schema.clone(),
+        Some(parquet_properties(&file.metadata)),
+    )
+    .map_err(encode)?;
+    let mut row = 0usize;
+    let mut offsets = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| encode(e.into()))?;
+        let slice = &file.offsets[row..row + batch.num_rows()];
+        row += batch.num_rows();
+        let keep = BooleanArray::from(slice.iter().map(|&o| o > upto).collect::<Vec<_>>());
+        let kept = filter_record_batch(&batch, &keep).map_err(|e| encode(e.into()))?;
+        offsets.extend(slice.iter().copied().filter(|&o| o > upto));
+        writer.write(&kept).map_err(encode)?;
+    }
+    let footer = writer.finish().map_err(encode)?;
+    let bytes = std::mem::take(writer.inner_mut());
+    Ok(SealedFile {
+        name: PartName {
+            first_offset: *offsets.first().unwrap_or(&file.name.first_offset),
+            ..file.name
+        },
+        written: None,
+        rows: offsets.len(),
+        bytes: Bytes::from(bytes),
+        stats: file_stats(file.schema.fields(), &footer),
+        offsets,
+        ..file
+    })
 }
 
 /// The Parquet settings of every file, in one place: Snappy, as the
@@ -562,7 +863,7 @@ impl LakeWriter {
 /// statistics on (the defaults), so engines can prune, except for
 /// `raw_event`: every value differs, so a dictionary is wasted hashing, and
 /// min/max of whole events prune nothing.
-fn parquet_properties(metadata: &[(String, String)]) -> WriterProperties {
+pub(super) fn parquet_properties(metadata: &[(String, String)]) -> WriterProperties {
     let key_values = (!metadata.is_empty()).then(|| {
         metadata
             .iter()

@@ -31,7 +31,7 @@ pub enum PipelineError {
     #[error(transparent)]
     PluginFailing(#[from] ChainError),
     #[error(
-        "pipeline `{pipeline}`: table `{table}` already holds files with another schema: {change}. Give the changed table a new name, or move its old files away"
+        "pipeline `{pipeline}`: table `{table}` already holds files with another schema: {change}. Give the changed table a new name, or move its folder (with its `_delta_log`) away"
     )]
     SchemaChange {
         pipeline: String,
@@ -39,7 +39,7 @@ pub enum PipelineError {
         change: EvolutionError,
     },
     #[error(
-        "pipeline `{pipeline}`: table `{table}`: the schema recorded in its newest file does not parse ({problem}): `{recorded}`"
+        "pipeline `{pipeline}`: table `{table}`: the schema recorded in its Delta log (`sluice.schema`) does not parse ({problem}): `{recorded}`"
     )]
     RecordedSchema {
         pipeline: String,
@@ -127,12 +127,12 @@ impl Pipeline {
 pub fn build_pipelines(
     config: &Config,
     engine: &PluginEngine,
-    writer: impl Fn() -> LakeWriter,
+    writer: impl Fn(&str) -> LakeWriter,
 ) -> Result<Vec<Pipeline>, PipelineError> {
     let mut owners: HashMap<String, String> = HashMap::new();
     let mut pipelines = Vec::with_capacity(config.pipelines.len());
     for (index, pc) in config.pipelines.iter().enumerate() {
-        let pipeline = build_one(config, pc, index, engine, writer())?;
+        let pipeline = build_one(config, pc, index, engine, writer(&pc.name))?;
         for (table, _) in pipeline.tables() {
             if let Some(other) = owners.insert(table.to_string(), pc.name.clone()) {
                 return Err(PipelineError::Tables {
@@ -148,7 +148,7 @@ pub fn build_pipelines(
     Ok(pipelines)
 }
 
-/// Checks each table's schema against the one recorded in its newest file
+/// Checks each table's schema against the one recorded in its Delta log
 /// in the lake: a table may gain columns, but a column may not change type
 /// or disappear ([`Schema::check_evolution`]). Run before consuming, so a
 /// plugin that changed a column is refused when it loads, naming it.

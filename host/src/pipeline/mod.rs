@@ -5,12 +5,12 @@
 //! batch is checked (size, JSON object), run through the pipeline's plugin
 //! chain, decoded into the Arrow rows of each surviving event's table, and
 //! handed to the lake writer with the Kafka offsets of every row. Out:
-//! Parquet files, dead letters (`_dead_letters/pipeline=<name>`), metrics,
-//! and the offsets this pipeline has made durable, which the source commits.
+//! commits to the tables' Delta logs, dead letters (`_dead_letters`,
+//! partition `pipeline=<name>`), metrics, and the offsets this pipeline has
+//! made durable, which the source commits.
 //!
-//! Exactly once: the lake writer learns how far each table got from the
-//! lake itself and drops replayed rows; files cover one partition's offsets
-//! and land in offset order. A pipeline whose plugin looks broken stops
+//! Exactly once: each commit records, per Kafka partition, the last offset
+//! it holds; the lake writer reads that back and drops replayed rows. A pipeline whose plugin looks broken stops
 //! taking batches (the source then pauses its partitions) until hot loading
 //! ([`crate::hot`]) swaps in another version; swaps happen between batches.
 //!
@@ -19,11 +19,13 @@
 //! - `worker.rs`: the thread that runs a pipeline off its channel;
 //! - `hooks.rs`: what a running pipeline shares with hot loading;
 //! - `durable.rs`: which offsets are safe to commit;
+//! - `maintenance.rs`: compaction and vacuum of the tables written;
 //! - `service.rs`: a process's pipelines and their source, started and stopped.
 
 mod build;
 mod durable;
 mod hooks;
+mod maintenance;
 mod process;
 mod service;
 mod worker;

@@ -15,17 +15,20 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::hot::PluginRegistry;
-use crate::lake::{Lake, LakeWriter, Retry, RollPolicy};
+use crate::lake::{CompactPolicy, Lake, LakeWriter, Retry, RollPolicy, TableDir};
 use crate::plugin::{PluginEngine, SandboxLimits};
 use crate::source::{Delivery, DurableOffsets, KafkaSource, SourceBatch, consumer_config, inbox};
 
 use super::build::{build_pipelines, check_lake_schemas};
+use super::maintenance::Upkeep;
 use super::worker::spawn;
 
 /// Pipelines and their source, running.
 pub struct RunningPipelines {
     plugins: PluginRegistry,
     stop: Arc<AtomicBool>,
+    /// Stops the tables' upkeep (compaction, vacuum).
+    upkeep: CancellationToken,
     /// Cancelled when the source or any pipeline thread ends.
     exited: CancellationToken,
     source: Option<JoinHandle<anyhow::Result<()>>>,
@@ -35,7 +38,9 @@ pub struct RunningPipelines {
 /// Opens the lake, loads every pipeline's plugins and starts consuming.
 /// Fails before consuming anything if a plugin, a table or the lake is wrong.
 pub async fn start_pipelines(config: &Config, runtime: Handle) -> anyhow::Result<RunningPipelines> {
-    let workers = start_workers(config, runtime).await?;
+    let workers = start_workers(config, runtime.clone()).await?;
+    let upkeep = CancellationToken::new();
+    runtime.spawn(workers.upkeep.clone().run(upkeep.clone()));
     let client = consumer_config(&config.source.brokers, &config.source.group);
     let source = KafkaSource::new(
         &client,
@@ -57,6 +62,7 @@ pub async fn start_pipelines(config: &Config, runtime: Handle) -> anyhow::Result
     Ok(RunningPipelines {
         plugins: workers.plugins,
         stop,
+        upkeep,
         exited: workers.exited,
         source: Some(source),
         workers: workers.threads,
@@ -66,6 +72,7 @@ pub async fn start_pipelines(config: &Config, runtime: Handle) -> anyhow::Result
 /// Every pipeline of `config` on its thread, waiting for deliveries.
 struct Workers {
     plugins: PluginRegistry,
+    upkeep: Upkeep,
     outboxes: Vec<Sender<Delivery>>,
     threads: Vec<(String, WorkerThread)>,
     durable: DurableOffsets,
@@ -86,6 +93,16 @@ async fn start_workers(config: &Config, runtime: Handle) -> anyhow::Result<Worke
         .run("open the lake", || Lake::open(&config.lake.url))
         .await
         .with_context(|| format!("cannot open the lake at `{}`", config.lake.url))?;
+    let unconverted = crate::lake::unconverted(&lake).await?;
+    if !unconverted.is_empty() {
+        let names: Vec<&str> = unconverted.iter().map(|d| d.table_name()).collect();
+        anyhow::bail!(
+            "the lake at `{}` holds tables an earlier sluice wrote without a Delta log ({}); convert them in place with `sluice lake convert --lake {}` (nothing is copied, moved or lost), then start again",
+            lake.url(),
+            names.join(", "),
+            config.lake.url
+        );
+    }
     let engine = PluginEngine::new(SandboxLimits {
         memory_bytes: config.limits.plugin_memory_mib << 20,
         batch_deadline: Duration::from_millis(config.limits.plugin_deadline_ms),
@@ -99,8 +116,8 @@ async fn start_workers(config: &Config, runtime: Handle) -> anyhow::Result<Worke
         max_bytes: config.flush.bytes,
         max_age: config.flush_interval(),
     };
-    let pipelines = build_pipelines(config, &engine, || {
-        LakeWriter::new(lake.clone(), policy.clone())
+    let pipelines = build_pipelines(config, &engine, |pipeline| {
+        LakeWriter::new(lake.clone(), policy.clone(), pipeline)
     })?;
     for p in &pipelines {
         check_lake_schemas(&lake, p).await?;
@@ -133,7 +150,9 @@ async fn start_workers(config: &Config, runtime: Handle) -> anyhow::Result<Worke
     let stop = Arc::new(AtomicBool::new(false));
     let mut outboxes = Vec::new();
     let mut threads = Vec::new();
+    let mut table_names: Vec<String> = Vec::new();
     for p in pipelines {
+        table_names.extend(p.tables().map(|(t, _)| t.to_string()));
         let (tx, rx) = inbox();
         outboxes.push(tx);
         let name = p.name().to_string();
@@ -147,8 +166,21 @@ async fn start_workers(config: &Config, runtime: Handle) -> anyhow::Result<Worke
         );
         threads.push((name, thread));
     }
+    let mut tables: Vec<TableDir> = Vec::new();
+    for name in &table_names {
+        tables.push(TableDir::table(name)?);
+    }
+    tables.push(TableDir::AllDeadLetters);
+    let upkeep = Upkeep {
+        lake,
+        tables,
+        compact_every: config.lake.compact_every()?,
+        vacuum_retention: config.lake.vacuum_retention()?,
+        policy: CompactPolicy::default(),
+    };
     Ok(Workers {
         plugins,
+        upkeep,
         outboxes,
         threads,
         durable,
@@ -178,6 +210,7 @@ impl RunningPipelines {
 
     /// Stops consuming, flushes every pipeline's files and commits. Blocks.
     pub fn stop(mut self) -> anyhow::Result<()> {
+        self.upkeep.cancel();
         self.stop.store(true, Ordering::Relaxed);
         let source = self.source.take().expect("stopped once");
         let source_result = source

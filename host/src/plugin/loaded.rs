@@ -35,6 +35,25 @@ struct Inner {
     engine: PluginEngine,
     pre: PluginPre<Sandbox>,
     content_hash: String,
+    _live: LiveVersion,
+}
+
+/// Counts the compiled plugin versions alive in the process, in the gauge
+/// `sluice_plugin_versions_live`: hot loading must let go of the versions
+/// it replaced (and the history keeps files, not compiled code).
+struct LiveVersion;
+
+impl LiveVersion {
+    fn new() -> LiveVersion {
+        metrics::gauge!("sluice_plugin_versions_live").increment(1.0);
+        LiveVersion
+    }
+}
+
+impl Drop for LiveVersion {
+    fn drop(&mut self) {
+        metrics::gauge!("sluice_plugin_versions_live").decrement(1.0);
+    }
 }
 
 impl std::fmt::Debug for Plugin {
@@ -102,6 +121,7 @@ impl Plugin {
                 engine: engine.clone(),
                 pre,
                 content_hash,
+                _live: LiveVersion::new(),
             }),
         };
         let mut instance = plugin.instantiate().map_err(|reason| LoadError::Describe {

@@ -1,22 +1,20 @@
-//! The lake as SQL tables, read afresh for every query: one table per
+//! The lake as SQL tables, read afresh for every query: one Delta table per
 //! directory at the lake's root, `_dead_letters` for every pipeline's dead
 //! letters, and the configured views.
 //!
-//! A table's schema is the one its newest file records (`sluice.schema`,
-//! the plugin's declared Hive columns), so an added column shows at once
-//! and older files read it as null. The footer is read again only when the
-//! newest file changes.
+//! Each table's Delta log is opened once and brought up to date for each
+//! query by reading only the commits since (an incremental log read, not a
+//! listing). Its schema is the log's, so an added column shows at once and
+//! older files read it as null; its files and their statistics come from
+//! the log, so pruning opens no footers.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
-use arrow::datatypes::{DataType, SchemaRef};
-use object_store::path::Path;
+use deltalake::DeltaTable;
 use serde::Serialize;
 
-use crate::lake::{DEAD_LETTERS_DIR, Lake, LakeFile, SCHEMA_KEY, TableDir};
-use crate::schema::Schema;
-use crate::table::{dead_letter_schema, hive_type_name, table_schema};
+use crate::lake::{DEAD_LETTERS_DIR, Lake, LakeFile, TableDir, TableLog};
+use crate::table::hive_type_name;
 
 use super::QueryError;
 
@@ -30,11 +28,8 @@ pub(super) struct LakeTable {
     pub dir: TableDir,
     /// The directory's URL: `file:///…/events_buy` or `hdfs://nn:8020/…`.
     pub location: String,
-    /// The schema of the files, without the partition columns; `None`
-    /// when the newest file records none (written before schemas were
-    /// recorded): DataFusion reads it from the file.
-    pub file_schema: Option<SchemaRef>,
-    pub partitions: Vec<(String, DataType)>,
+    /// The table at its latest version.
+    pub table: DeltaTable,
     pub files: Vec<LakeFile>,
 }
 
@@ -78,21 +73,17 @@ pub struct FileInfo {
     pub modified: String,
 }
 
-/// The partition column every table has.
-const DATE: &str = "date";
-const PIPELINE: &str = "pipeline";
-
 pub(super) struct Catalog {
     lake: Lake,
-    /// Per table, the newest file seen and the schema it recorded.
-    schemas: Mutex<HashMap<String, (Path, Option<SchemaRef>)>>,
+    /// Per table, its Delta log as last read.
+    logs: tokio::sync::Mutex<HashMap<String, TableLog>>,
 }
 
 impl Catalog {
     pub fn new(lake: Lake) -> Catalog {
         Catalog {
             lake,
-            schemas: Mutex::new(HashMap::new()),
+            logs: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -100,76 +91,50 @@ impl Catalog {
         &self.lake
     }
 
-    /// The lake's tables as they are now, in name order.
+    /// The lake's tables as they are now, in name order. A folder without a
+    /// Delta log (a lake an earlier sluice wrote) is left out and logged.
     pub async fn tables(&self) -> Result<Vec<LakeTable>, QueryError> {
         let mut tables = Vec::new();
+        let mut logs = self.logs.lock().await;
         for name in self.lake.directories().await? {
-            if name == DEAD_LETTERS_DIR {
-                let files = self.lake.files(&TableDir::AllDeadLetters).await?;
-                tables.push(LakeTable {
-                    name,
-                    location: self.lake.table_url(&TableDir::AllDeadLetters),
-                    dir: TableDir::AllDeadLetters,
-                    file_schema: Some(dead_letter_schema()),
-                    partitions: vec![
-                        (PIPELINE.into(), DataType::Utf8),
-                        (DATE.into(), DataType::Utf8),
-                    ],
-                    files,
-                });
-                continue;
-            }
-            // Not a table name (`Events`, `my-table`): not written by sluice.
-            let Ok(dir) = TableDir::table(&name) else {
-                continue;
+            let dir = if name == DEAD_LETTERS_DIR {
+                TableDir::AllDeadLetters
+            } else {
+                // Not a table name (`Events`, `my-table`): not written by sluice.
+                let Ok(dir) = TableDir::table(&name) else {
+                    continue;
+                };
+                dir
             };
-            let files = self.lake.files(&dir).await?;
-            let Some(newest) = files.iter().max_by_key(|f| (f.modified, f.path.clone())) else {
-                continue;
+            let log = match logs.get_mut(&name) {
+                Some(log) => {
+                    log.refresh().await?;
+                    log
+                }
+                None => match TableLog::open(&self.lake, &dir).await? {
+                    Some(log) => logs.entry(name.clone()).or_insert(log),
+                    None => {
+                        tracing::warn!(table = %name, lake = %self.lake.url(), "A table folder without a Delta log: written by an earlier sluice? `sluice lake convert` makes it a Delta table.");
+                        continue;
+                    }
+                },
             };
-            let file_schema = self.schema_of(&name, newest).await?;
+            let files = self.lake.files_of(log, &dir)?;
             tables.push(LakeTable {
-                name,
                 location: self.lake.table_url(&dir),
+                name,
                 dir,
-                file_schema,
-                partitions: vec![(DATE.into(), DataType::Utf8)],
+                table: log.table().clone(),
                 files,
             });
         }
         Ok(tables)
     }
-
-    async fn schema_of(
-        &self,
-        table: &str,
-        newest: &LakeFile,
-    ) -> Result<Option<SchemaRef>, QueryError> {
-        if let Some((path, schema)) = self.schemas.lock().expect("not poisoned").get(table)
-            && *path == newest.path
-        {
-            return Ok(schema.clone());
-        }
-        let recorded = self.lake.file_metadata(newest).await?.remove(SCHEMA_KEY);
-        let schema = match recorded.map(|text| Schema::parse(&text)) {
-            Some(Ok(schema)) => Some(table_schema(&schema)),
-            Some(Err(e)) => {
-                tracing::warn!(table, error = %e, "The newest file records a schema that does not parse; reading the file's own.");
-                None
-            }
-            None => None,
-        };
-        self.schemas
-            .lock()
-            .expect("not poisoned")
-            .insert(table.to_string(), (newest.path.clone(), schema.clone()));
-        Ok(schema)
-    }
 }
 
 impl LakeTable {
     pub fn is_partition(&self, column: &str) -> bool {
-        self.partitions.iter().any(|(name, _)| name == column)
+        self.dir.partition_columns().contains(&column)
     }
 
     pub fn kind(&self) -> &'static str {

@@ -1,60 +1,81 @@
-//! The catalog as Hive DDL, so Trino, Spark or Hive read the same lake:
-//! per table a `CREATE EXTERNAL TABLE ... PARTITIONED BY ... STORED AS
-//! PARQUET LOCATION ...` and a `MSCK REPAIR TABLE` that finds its `date=`
-//! partitions. Views are left out: their SQL is DataFusion's dialect.
+//! The catalog as the statements that register the lake's Delta tables in
+//! other engines: Trino's Delta Lake connector (`system.register_table`)
+//! and Spark SQL with delta-spark (`CREATE TABLE … USING DELTA LOCATION`).
+//! Both read the table's Delta log, so they see exactly the committed
+//! files. Views are left out: their SQL is DataFusion's dialect.
 
 use std::fmt::Write;
 
 use super::{QueryEngine, QueryError};
 
-/// The DDL for every table in the lake. `location_root` replaces the lake's
-/// URL in `LOCATION` (the lake as the other engine sees it, e.g.
+/// Where the statements register the tables in Trino.
+#[derive(Debug, Clone)]
+pub struct TrinoTarget {
+    /// The Delta Lake connector's catalog, e.g. `delta`.
+    pub catalog: String,
+    pub schema: String,
+}
+
+impl Default for TrinoTarget {
+    fn default() -> Self {
+        TrinoTarget {
+            catalog: "delta".to_string(),
+            schema: "default".to_string(),
+        }
+    }
+}
+
+/// The statements for every table in the lake. `location_root` replaces the
+/// lake's URL in the locations (the lake as the other engine sees it, e.g.
 /// `hdfs://namenode:8020/lake` or `s3a://bucket/lake`).
-pub async fn hive_ddl(
+pub async fn delta_ddl(
     engine: &QueryEngine,
     location_root: Option<&str>,
+    trino: &TrinoTarget,
 ) -> Result<String, QueryError> {
     let lake_url = engine.lake().url();
     let mut out = String::new();
+    let tables: Vec<_> = engine
+        .tables()
+        .await?
+        .into_iter()
+        .filter_map(|t| t.location.clone().map(|l| (t, l)))
+        .map(|(t, location)| {
+            let location = match location_root {
+                Some(root) => location.replacen(&lake_url, root.trim_end_matches('/'), 1),
+                None => location,
+            };
+            (t, location.replace('\'', "''"))
+        })
+        .collect();
     writeln!(
         out,
-        "-- Hive DDL for the sluice lake at {lake_url}.\n\
-         -- Run in Hive, Spark SQL or Trino's Hive connector; rerun MSCK REPAIR TABLE\n\
-         -- (or CALL system.sync_partition_metadata in Trino) to pick up new days."
+        "-- The Delta tables of the sluice lake at {lake_url}.\n\
+         -- Engines read them through their Delta Lake support, which reads each table's\n\
+         -- _delta_log. Hive reads Delta tables only through such a connector: a plain\n\
+         -- Parquet table over a table's folder would also read files no version names,\n\
+         -- and the small files compaction replaced.\n\
+         \n\
+         -- Trino, Delta Lake connector (catalog `{catalog}`):",
+        catalog = trino.catalog
     )
     .expect("writing to a String");
-    for table in engine.tables().await? {
-        let Some(location) = &table.location else {
-            continue;
-        };
-        let location = match location_root {
-            Some(root) => location.replacen(&lake_url, root.trim_end_matches('/'), 1),
-            None => location.clone(),
-        };
-        let (partitions, columns): (Vec<_>, Vec<_>) =
-            table.columns.iter().partition(|c| !c.comment.is_empty());
-        let list = |columns: &[&super::catalog::ColumnInfo], indent: &str| -> String {
-            columns
-                .iter()
-                .map(|c| format!("{indent}`{}` {}", c.name, c.ty))
-                .collect::<Vec<_>>()
-                .join(if indent.is_empty() { ", " } else { ",\n" })
-        };
-        let name = &table.name;
+    for (table, location) in &tables {
         writeln!(
             out,
-            "\n-- {name}: {kind}, {files} file{s}\n\
-             CREATE EXTERNAL TABLE IF NOT EXISTS `{name}` (\n{columns}\n)\n\
-             PARTITIONED BY ({partitions})\n\
-             STORED AS PARQUET\n\
-             LOCATION '{location}';\n\
-             MSCK REPAIR TABLE `{name}`;",
-            kind = table.kind,
-            files = table.file_count,
-            s = if table.file_count == 1 { "" } else { "s" },
-            columns = list(&columns, "  "),
-            partitions = list(&partitions, ""),
-            location = location.replace('\'', "''"),
+            "CALL {catalog}.system.register_table(schema_name => '{schema}', table_name => '{name}', table_location => '{location}');",
+            catalog = trino.catalog,
+            schema = trino.schema,
+            name = table.name,
+        )
+        .expect("writing to a String");
+    }
+    writeln!(out, "\n-- Spark SQL with delta-spark:").expect("writing to a String");
+    for (table, location) in &tables {
+        writeln!(
+            out,
+            "CREATE TABLE IF NOT EXISTS `{name}` USING DELTA LOCATION '{location}';",
+            name = table.name,
         )
         .expect("writing to a String");
     }

@@ -15,10 +15,6 @@ use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema as ArrowSchema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::catalog::view::ViewTable;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
 use datafusion::error::DataFusionError;
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
@@ -196,6 +192,37 @@ impl QueryEngine {
         .await
     }
 
+    /// A table's last `limit` commits, newest first: what wrote each, when,
+    /// and how many rows and files it added.
+    pub async fn history(
+        &self,
+        name: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::lake::Commit>, QueryError> {
+        let inner = self.inner.clone();
+        let name = name.to_ascii_lowercase();
+        self.on_query_threads(async move {
+            let lake = inner.catalog.lake();
+            let dir = if name == super::DEAD_LETTERS_TABLE {
+                Some(crate::lake::TableDir::AllDeadLetters)
+            } else {
+                crate::lake::TableDir::table(&name).ok()
+            };
+            let log = match dir {
+                Some(dir) => crate::lake::TableLog::open(lake, &dir).await?,
+                None => None,
+            };
+            match log {
+                Some(log) => Ok(log.history(limit).await?),
+                None => {
+                    let session = inner.session().await?;
+                    Err(session.unknown(&name))
+                }
+            }
+        })
+        .await
+    }
+
     /// Runs `work` on the query threads, one turn at a time, within the
     /// time limit; dropping the future (a client gone) cancels the query.
     async fn on_query_threads<T: Send + 'static>(
@@ -260,8 +287,17 @@ impl Inner {
                     .map_err(plan_error)?
                 {
                     let system = table.schema() == Some("information_schema");
-                    if !system && !session.has(table.table()) {
-                        return Err(session.unknown(&table.to_string()));
+                    if system || session.has(table.table()) {
+                        continue;
+                    }
+                    match self.travel(&session, table.table()).await? {
+                        Some(provider) => {
+                            session
+                                .ctx
+                                .register_table(table.table(), provider)
+                                .map_err(plan_error)?;
+                        }
+                        None => return Err(session.unknown(&table.to_string())),
                     }
                 }
                 let plan = session
@@ -311,7 +347,7 @@ impl Inner {
             bytes += batch
                 .columns()
                 .iter()
-                .map(|c| c.to_data().get_slice_memory_size().unwrap_or(usize::MAX) as u128)
+                .map(|c| answer_bytes(c.as_ref()))
                 .sum::<u128>();
             OutputTooLarge::check(|| "the answer".into(), bytes, self.limits.max_output_bytes)
                 .map_err(|e| self.failed(e))?;
@@ -366,7 +402,7 @@ impl Inner {
         guard_functions(&ctx, self.limits.max_output_bytes);
         let mut tables = Vec::new();
         for table in self.catalog.tables().await? {
-            let provider = self.listing_table(&ctx, &table).await?;
+            let provider = self.delta_table(&table).await?;
             let schema = provider.schema();
             ctx.register_table(table.name.as_str(), provider)
                 .map_err(plan_error)?;
@@ -391,25 +427,57 @@ impl Inner {
         Ok(Session { ctx, tables, views })
     }
 
-    async fn listing_table(
+    /// A table as of a version or a time, named as Delta's own shorthand
+    /// does: `"events_buy@v5"`, `"events_buy@2026-12-07T05:00:00Z"` (or
+    /// `@20261207050000000`). `None` when `name` is no such name.
+    async fn travel(
         &self,
-        ctx: &SessionContext,
-        table: &LakeTable,
-    ) -> Result<Arc<dyn TableProvider>, QueryError> {
-        let url = format!("{}/", table.location);
-        let url = ListingTableUrl::parse(&url).map_err(plan_error)?;
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension(".parquet")
-            .with_table_partition_cols(table.partitions.clone());
-        let config = ListingTableConfig::new(url).with_listing_options(options);
-        let config = match &table.file_schema {
-            Some(schema) => config.with_schema(schema.clone()),
-            None => config
-                .infer_schema(&ctx.state())
-                .await
-                .map_err(|e| self.failed(e))?,
+        session: &Session,
+        name: &str,
+    ) -> Result<Option<Arc<dyn TableProvider>>, QueryError> {
+        let Some((base, spec)) = name.split_once('@') else {
+            return Ok(None);
         };
-        Ok(Arc::new(ListingTable::try_new(config).map_err(plan_error)?))
+        let Some((table, _)) = session.tables.iter().find(|(t, _)| t.name == base) else {
+            return Ok(None);
+        };
+        let latest = table.table.version().unwrap_or(0);
+        let mut at = table.table.clone();
+        let loaded = if let Some(version) =
+            spec.strip_prefix('v').and_then(|v| v.parse::<u64>().ok())
+        {
+            if version > latest {
+                return Err(QueryError::Plan(format!(
+                    "table `{base}` has versions 0 to {latest}; `{name}` asks for {version}"
+                )));
+            }
+            at.load_version(version).await
+        } else {
+            let moment = chrono::DateTime::parse_from_rfc3339(spec)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .or_else(|_| {
+                    chrono::NaiveDateTime::parse_from_str(spec, "%Y%m%d%H%M%S%3f").map(|t| t.and_utc())
+                })
+                .map_err(|_| {
+                    QueryError::Plan(format!(
+                        "`{name}`: after `@` comes a version (`v5`) or a time (`2026-12-07T05:00:00Z`, or `20261207050000000`)"
+                    ))
+                })?;
+            at.load_with_datetime(moment).await
+        };
+        loaded.map_err(|e| QueryError::Plan(format!("`{name}`: {e}")))?;
+        let provider = at.table_provider().await.map_err(|e| self.failed(e))?;
+        Ok(Some(provider))
+    }
+
+    /// The table's Delta provider: its schema and files from the log, files
+    /// pruned by the partition values and statistics there.
+    async fn delta_table(&self, table: &LakeTable) -> Result<Arc<dyn TableProvider>, QueryError> {
+        table
+            .table
+            .table_provider()
+            .await
+            .map_err(|e| self.failed(e))
     }
 }
 
@@ -545,4 +613,24 @@ impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// What a column of an answer holds: its rows' share of the buffers. A
+/// string or binary view counts every row's value whole, as printing the
+/// answer will: the rows of a join may all point into one shared buffer
+/// (the Delta provider reads strings as views).
+fn answer_bytes(column: &dyn arrow::array::Array) -> u128 {
+    use arrow::array::AsArray;
+    use arrow::datatypes::DataType;
+    let values: u128 = match column.data_type() {
+        DataType::Utf8View => column.as_string_view().lengths().map(u128::from).sum(),
+        DataType::BinaryView => column.as_binary_view().lengths().map(u128::from).sum(),
+        _ => {
+            return column
+                .to_data()
+                .get_slice_memory_size()
+                .unwrap_or(usize::MAX) as u128;
+        }
+    };
+    16 * column.len() as u128 + values
 }

@@ -10,12 +10,13 @@
 //!
 //! In: SQL text. Out: Arrow record batches with their schema, or a
 //! [`QueryError`] that says what is wrong and, for a name, what exists.
-//! Every table in the lake is a table here, with the schema its newest file
-//! records; `date=` directories are a `date` column that prunes files;
-//! `_dead_letters` is a table with a `pipeline` and a `date` column. Files
-//! landing while the server runs are seen by the next query; temporaries
-//! never are (see `lake::layout`). `ddl` writes the same catalog as Hive
-//! DDL for Trino, Spark or Hive.
+//! Every Delta table in the lake is a table here, with the schema of its
+//! log; `date` is a partition column that prunes files; `_dead_letters` is a
+//! table with a `pipeline` and a `date` column. A commit landing while the
+//! server runs is seen by the next query, whole; files no commit names
+//! never are. `"table@v5"` and `"table@2026-12-07T05:00:00Z"` read a table
+//! as of a version or a time. `ddl` writes the statements that register the
+//! same tables in Trino and Spark.
 
 mod caps;
 mod catalog;
@@ -31,7 +32,7 @@ mod tests;
 
 pub use caps::OutputTooLarge;
 pub use catalog::{DEAD_LETTERS_TABLE, TableInfo};
-pub use ddl::hive_ddl;
+pub use ddl::{TrinoTarget, delta_ddl};
 pub use engine::{QueryEngine, QueryLimits, QueryResult};
 pub use error::QueryError;
 pub use format::{Format, render_table};

@@ -35,6 +35,7 @@ pub fn router(engine: QueryEngine, admin: AdminToken) -> Router {
         .route("/query", post(query))
         .route("/tables", get(tables))
         .route("/tables/{name}", get(table))
+        .route("/tables/{name}/history", get(history))
         .with_state(Endpoint { engine, admin })
 }
 
@@ -137,6 +138,38 @@ async fn table(
     }
     match endpoint.engine.table(&name).await {
         Ok(table) => axum::Json(table).into_response(),
+        Err(e @ QueryError::UnknownTable { .. }) => {
+            error(StatusCode::NOT_FOUND, e.kind(), &e.to_string())
+        }
+        Err(e) => query_error(e),
+    }
+}
+
+/// `GET /tables/<name>/history?limit=N`: the table's commits, newest first.
+async fn history(
+    State(endpoint): State<Endpoint>,
+    Path(name): Path<String>,
+    axum::extract::Query(params): axum::extract::Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(denied) = endpoint.denied(&headers) {
+        return denied;
+    }
+    let limit = match params.get("limit").map(|l| l.parse::<usize>()) {
+        None => 20,
+        Some(Ok(n)) if n > 0 => n.min(10_000),
+        Some(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "syntax",
+                "`limit` is a number of commits, 1 or more",
+            );
+        }
+    };
+    match endpoint.engine.history(&name, limit).await {
+        Ok(commits) => {
+            axum::Json(serde_json::json!({ "table": name, "commits": commits })).into_response()
+        }
         Err(e @ QueryError::UnknownTable { .. }) => {
             error(StatusCode::NOT_FOUND, e.kind(), &e.to_string())
         }

@@ -32,7 +32,7 @@ impl Fixture {
     async fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path().to_str().unwrap()).await.unwrap();
-        let writer = LakeWriter::new(lake.clone(), RollPolicy::default());
+        let writer = LakeWriter::new(lake.clone(), RollPolicy::default(), "test");
         Fixture {
             _dir: dir,
             lake,
@@ -162,7 +162,7 @@ fn ints(result: &QueryResult, column: usize) -> Vec<i64> {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reference_queries_give_the_hand_counted_answers() {
     let f = reference_lake().await;
     let engine = f.engine(QueryLimits::default());
@@ -243,7 +243,7 @@ async fn the_reference_queries_give_the_hand_counted_answers() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_date_filter_reads_only_that_day() {
     let f = reference_lake().await;
     let engine = f.engine(QueryLimits::default());
@@ -261,7 +261,7 @@ async fn a_date_filter_reads_only_that_day() {
     assert_eq!(ints(&count, 0), [4]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_landing_later_are_in_the_next_answer_and_temporaries_never_are() {
     let mut f = reference_lake().await;
     let engine = f.engine(QueryLimits::default());
@@ -314,7 +314,7 @@ async fn files_landing_later_are_in_the_next_answer_and_temporaries_never_are() 
     assert!(engine.run("select count(*) from events_user").await.is_ok());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mistakes_get_errors_that_say_what_exists() {
     let f = reference_lake().await;
     let engine = f.engine(QueryLimits::default());
@@ -364,7 +364,7 @@ async fn mistakes_get_errors_that_say_what_exists() {
     assert!(!std::path::Path::new("/tmp/stolen.parquet").exists());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_cut_rows_and_time() {
     let f = reference_lake().await;
     let limits = QueryLimits {
@@ -391,7 +391,7 @@ async fn limits_cut_rows_and_time() {
     assert!(matches!(e, QueryError::Timeout(_)), "{e:?}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn functions_that_grow_their_output_stop_at_the_cap() {
     let f = reference_lake().await;
     let engine = f.engine(QueryLimits {
@@ -459,7 +459,7 @@ async fn functions_that_grow_their_output_stop_at_the_cap() {
     assert!(doubling.to_string().contains("ecursive"), "{doubling}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_encode_in_every_format() {
     let f = reference_lake().await;
     let engine = f.engine(QueryLimits::default());
@@ -508,28 +508,162 @@ async fn results_encode_in_every_format() {
     );
 }
 
-#[tokio::test]
-async fn the_ddl_is_hive_ddl_that_sqlparser_reads() {
-    use datafusion::sql::sqlparser::dialect::DatabricksDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ddl_registers_the_delta_tables_in_trino_and_spark() {
     let f = reference_lake().await;
     let engine = f.engine(QueryLimits::default());
-    let ddl = hive_ddl(&engine, Some("hdfs://namenode:8020/lake"))
+    let ddl = delta_ddl(
+        &engine,
+        Some("hdfs://namenode:8020/lake"),
+        &TrinoTarget::default(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        ddl.contains(
+            "CALL delta.system.register_table(schema_name => 'default', table_name => 'events_buy', \
+             table_location => 'hdfs://namenode:8020/lake/events_buy');"
+        ),
+        "{ddl}"
+    );
+    assert!(
+        !ddl.contains("join_guilds"),
+        "views are DataFusion's: {ddl}"
+    );
+    let spark: Vec<&str> = ddl
+        .lines()
+        .filter(|l| l.starts_with("CREATE TABLE"))
+        .collect();
+    assert!(
+        spark.contains(
+            &"CREATE TABLE IF NOT EXISTS `events_buy` USING DELTA LOCATION 'hdfs://namenode:8020/lake/events_buy';"
+        ),
+        "{ddl}"
+    );
+    let calls = ddl.lines().filter(|l| l.starts_with("CALL ")).count();
+    assert_eq!(calls, spark.len(), "{ddl}");
+    assert!(calls >= 2, "{ddl}");
+}
+
+/// `table@vN` and `table@<time>` read a table as it was; a version that is
+/// not there, or a time that is no time, is a clear error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_travel_reads_a_table_as_of_a_version_or_a_time() {
+    let mut f = Fixture::new().await;
+    let day1: Vec<_> = (0..10).map(|_| (guild("h1", "join_guild"), DAY1)).collect();
+    f.write("events_guild", GUILD, &day1).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let between = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let day2: Vec<_> = (0..4).map(|_| (guild("h2", "join_guild"), DAY2)).collect();
+    f.write("events_guild", GUILD, &day2).await;
+    let engine = f.engine(QueryLimits::default());
+    let count = |table: String| {
+        let engine = &engine;
+        async move {
+            let sql = format!("select count(*) from \"{table}\"");
+            engine.run(&sql).await.map(|r| ints(&r, 0)[0])
+        }
+    };
+    // Version 0 creates the table; each flush is one version after it.
+    assert_eq!(count("events_guild@v0".into()).await.unwrap(), 0);
+    assert_eq!(count("events_guild@v1".into()).await.unwrap(), 10);
+    assert_eq!(count("events_guild@v2".into()).await.unwrap(), 14);
+    assert_eq!(count("events_guild".into()).await.unwrap(), 14);
+    let at = between.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    assert_eq!(count(format!("events_guild@{at}")).await.unwrap(), 10);
+
+    let err = count("events_guild@v9".into())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("has versions 0 to 2"), "{err}");
+    let err = count("events_guild@yesterday".into())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("after `@` comes a version"), "{err}");
+}
+
+/// Compaction swaps thirty small files for one in a single commit: a reader
+/// counting in a loop meanwhile always gets the exact count. Vacuum then
+/// deletes the replaced files, and only those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_under_a_reader_keeps_every_count_exact_and_vacuum_frees_the_rest() {
+    let mut f = Fixture::new().await;
+    for _ in 0..30 {
+        let rows: Vec<_> = (0..10).map(|_| (guild("h", "join_guild"), DAY1)).collect();
+        f.write("events_guild", GUILD, &rows).await;
+    }
+    let dir = TableDir::table("events_guild").unwrap();
+    assert_eq!(f.lake.files(&dir).await.unwrap().len(), 30);
+    let engine = std::sync::Arc::new(f.engine(QueryLimits::default()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (engine, stop) = (engine.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut counts = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let result = engine.run("select count(*) from events_guild").await;
+                counts.push(ints(&result.unwrap(), 0)[0]);
+            }
+            counts
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let compacted = crate::lake::compact_table(
+        &f.lake,
+        &dir,
+        &crate::lake::CompactPolicy::default(),
+        std::time::SystemTime::now(),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let counts = reader.await.unwrap();
+    assert_eq!((compacted.replaced, compacted.written), (30, 1));
+    assert!(counts.len() >= 2, "{counts:?}");
+    assert!(counts.iter().all(|&c| c == 300), "{counts:?}");
+    assert_eq!(f.lake.files(&dir).await.unwrap().len(), 1);
+
+    // The replaced files stay on disk (older versions name them) until
+    // vacuum; a dry run only lists them.
+    let root = f._dir.path().join("events_guild");
+    let parquet_on_disk = |_: &Lake| {
+        walkdir(&root)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .filter(|p| !p.to_string_lossy().contains("_delta_log"))
+            .count()
+    };
+    assert_eq!(parquet_on_disk(&f.lake), 31);
+    let listed = crate::lake::vacuum_table(&f.lake, &dir, Duration::ZERO, true)
         .await
         .unwrap();
-    assert!(
-        ddl.contains("LOCATION 'hdfs://namenode:8020/lake/events_buy'"),
-        "{ddl}"
-    );
-    assert!(ddl.contains("PARTITIONED BY (`date` string)"), "{ddl}");
-    assert!(
-        ddl.contains("PARTITIONED BY (`pipeline` string, `date` string)"),
-        "{ddl}"
-    );
-    assert!(!ddl.contains("join_guilds"), "views are not Hive's: {ddl}");
-    // sqlparser's Hive dialect has no `struct<…>` column type; its Spark SQL
-    // (Databricks) dialect reads Hive DDL whole.
-    let statements = Parser::parse_sql(&DatabricksDialect {}, &ddl).unwrap();
-    // Three tables: a CREATE and an MSCK each.
-    assert_eq!(statements.len(), 6, "{ddl}");
+    assert_eq!(listed.len(), 30);
+    assert_eq!(parquet_on_disk(&f.lake), 31);
+    let deleted = crate::lake::vacuum_table(&f.lake, &dir, Duration::ZERO, false)
+        .await
+        .unwrap();
+    assert_eq!(deleted.len(), 30);
+    assert_eq!(parquet_on_disk(&f.lake), 1);
+    let result = engine
+        .run("select count(*) from events_guild")
+        .await
+        .unwrap();
+    assert_eq!(ints(&result, 0), [300]);
+}
+
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walkdir(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }

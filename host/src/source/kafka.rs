@@ -4,11 +4,11 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{SendTimeoutError, Sender, bounded};
+use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, Sender, bounded};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
@@ -26,6 +26,12 @@ const COMMIT_EVERY: Duration = Duration::from_secs(2);
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// The longest a consumer error is repeated in the log.
 const ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
+/// The longest a revocation waits for the pipelines to flush the revoked
+/// partitions (the lake may be down). Past it the partitions go anyway,
+/// inside `max.poll.interval.ms` (30 s, [`consumer_config`]), so this
+/// member stays in the group; what a late flush then commits, the tables'
+/// Delta logs refuse (the writer's fence).
+const REVOKE_WAIT: Duration = Duration::from_secs(20);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -76,6 +82,16 @@ struct SourceContext {
     /// Set once the pipelines have flushed and stopped: leaving the group
     /// then revokes everything, with nothing left to flush.
     stopped: AtomicBool,
+    /// Partitions revoked inside the last `poll()`, not yet seen by the
+    /// source: records of them it still holds must not reach a pipeline
+    /// after that pipeline's `Revoked`.
+    revoked: Mutex<Vec<PartitionKey>>,
+}
+
+impl SourceContext {
+    fn take_revoked(&self) -> Vec<PartitionKey> {
+        std::mem::take(&mut *self.revoked.lock().expect("revoked partitions lock"))
+    }
 }
 
 impl ClientContext for SourceContext {
@@ -111,19 +127,35 @@ impl ConsumerContext for SourceContext {
             return;
         }
         tracing::info!(partitions = ?parts, "Partitions revoked; flushing them.");
-        // Every pipeline flushes the revoked partitions before they move.
+        // The records of these partitions the source holds are dropped as
+        // soon as this returns (the new owner reads them again from the
+        // committed offset), before anything else reaches a pipeline.
+        self.revoked
+            .lock()
+            .expect("revoked partitions lock")
+            .extend(parts.iter().cloned());
+        // Every pipeline flushes the revoked partitions before they move,
+        // within REVOKE_WAIT.
+        let deadline = Instant::now() + REVOKE_WAIT;
         let (ack_tx, ack_rx) = bounded(self.outboxes.len());
-        for outbox in self.outboxes.iter() {
-            if outbox
-                .send(Delivery::Revoked(parts.clone(), ack_tx.clone()))
-                .is_err()
-            {
-                return;
+        let mut told = 0;
+        for (i, outbox) in self.outboxes.iter().enumerate() {
+            match outbox.send_deadline(Delivery::Revoked(parts.clone(), ack_tx.clone()), deadline) {
+                Ok(()) => told += 1,
+                Err(SendTimeoutError::Timeout(_)) => {
+                    tracing::warn!(pipeline = i, partitions = ?parts, wait = ?REVOKE_WAIT, "A pipeline did not take the revocation in time; the partitions go anyway, and the tables' Delta logs refuse what it commits for them later.");
+                }
+                Err(SendTimeoutError::Disconnected(_)) => return,
             }
         }
-        for _ in 0..self.outboxes.len() {
-            if ack_rx.recv().is_err() {
-                return;
+        for _ in 0..told {
+            match ack_rx.recv_deadline(deadline) {
+                Ok(()) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    tracing::warn!(partitions = ?parts, wait = ?REVOKE_WAIT, "A pipeline did not flush the revoked partitions in time (is the lake down?); they go anyway, and the tables' Delta logs refuse what it commits for them later.");
+                    break;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
             }
         }
         commit(
@@ -208,6 +240,7 @@ impl KafkaSource {
             durable: durable.clone(),
             lag: lag.clone(),
             stopped: AtomicBool::new(false),
+            revoked: Mutex::new(Vec::new()),
         };
         let consumer: BaseConsumer<SourceContext> =
             config
@@ -256,10 +289,12 @@ impl KafkaSource {
                     }
                     if count < self.batch_size {
                         next = self.consumer.poll(Duration::ZERO);
+                        self.drop_revoked(&mut builders, None);
                     }
                 }
                 progress.events += count as u64;
             }
+            self.drop_revoked(&mut builders, None);
             progress.maybe_log(self.lag.load(Ordering::Relaxed));
             self.deliver(&mut builders, stop)?;
             if last_commit.elapsed() >= COMMIT_EVERY {
@@ -299,8 +334,11 @@ impl KafkaSource {
                 })
             })
             .collect();
-        for batch in ready {
+        for mut batch in ready {
             for (i, outbox) in self.outboxes.clone().iter().enumerate() {
+                if batch.events.is_empty() {
+                    break;
+                }
                 let mut delivery = Delivery::Batch(batch.clone());
                 loop {
                     match outbox.send_timeout(delivery, Duration::from_millis(50)) {
@@ -317,6 +355,15 @@ impl KafkaSource {
                                 Some(Err(e)) => self.log_error(&e),
                                 None => {}
                             }
+                            // The pipelines before this one have the batch
+                            // and flushed it on revocation; this one and
+                            // the rest get it without the revoked partitions.
+                            if self.drop_revoked(builders, Some(&mut batch)) {
+                                if batch.events.is_empty() {
+                                    break;
+                                }
+                                delivery = Delivery::Batch(batch.clone());
+                            }
                             if stop.load(Ordering::Relaxed) {
                                 return Ok(());
                             }
@@ -327,6 +374,42 @@ impl KafkaSource {
         }
         self.resume();
         Ok(())
+    }
+
+    /// Drops the records of partitions revoked in the last poll from what
+    /// the source holds: the batches being built and, if given, the batch
+    /// being handed out. True if any partition was revoked.
+    fn drop_revoked(
+        &self,
+        builders: &mut HashMap<Arc<str>, EventBatch>,
+        held: Option<&mut Arc<SourceBatch>>,
+    ) -> bool {
+        let revoked = self.consumer.context().take_revoked();
+        if revoked.is_empty() {
+            return false;
+        }
+        let mut dropped = 0;
+        for (topic, batch) in builders.iter_mut() {
+            dropped += retain_owned(topic, batch, &revoked);
+        }
+        if let Some(held) = held.filter(|h| !h.events.is_empty()) {
+            let mut events = held.events.slice(0..held.events.len());
+            let gone = retain_owned(&held.topic, &mut events, &revoked);
+            if gone > 0 {
+                dropped += gone;
+                *held = Arc::new(SourceBatch {
+                    topic: held.topic.clone(),
+                    events,
+                });
+            }
+        }
+        if dropped > 0 {
+            tracing::info!(
+                records = dropped,
+                "Dropped the records of revoked partitions the source held; their new owner reads them from the committed offset."
+            );
+        }
+        true
     }
 
     fn pause(&mut self) {
@@ -384,6 +467,27 @@ impl KafkaSource {
         tracing::info!("Source stopped; offsets committed.");
         Ok(())
     }
+}
+
+/// Keeps in `batch` (records of `topic`) only those of partitions not in
+/// `revoked`; returns how many it dropped.
+fn retain_owned(topic: &Arc<str>, batch: &mut EventBatch, revoked: &[PartitionKey]) -> usize {
+    let gone = |i: usize| {
+        let partition = batch.meta(i).partition;
+        revoked.iter().any(|(t, p)| t == topic && *p == partition)
+    };
+    if !(0..batch.len()).any(gone) {
+        return 0;
+    }
+    let mut kept = EventBatch::with_capacity(batch.len(), batch.bytes());
+    for i in 0..batch.len() {
+        if !gone(i) {
+            batch.copy_event_to(i, &mut kept);
+        }
+    }
+    let dropped = batch.len() - kept.len();
+    *batch = kept;
+    dropped
 }
 
 fn add(builders: &mut HashMap<Arc<str>, EventBatch>, m: &BorrowedMessage<'_>) {

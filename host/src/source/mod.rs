@@ -14,3 +14,6 @@ mod kafka;
 
 pub use delivery::{Delivery, DurableOffsets, PartitionKey, SourceBatch, inbox};
 pub use kafka::{KafkaSource, SourceError, consumer_config};
+
+#[cfg(test)]
+mod tests;

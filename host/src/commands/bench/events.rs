@@ -260,16 +260,37 @@ pub(crate) fn feed(
     batch_size: usize,
     timestamp_ms: impl Fn(u64) -> i64,
 ) -> anyhow::Result<std::time::Duration> {
+    feed_paced(fed, mix, events, batch_size, timestamp_ms, None)
+}
+
+/// [`feed`], pausing `pace.1` after every `pace.0` events (so that files
+/// due after a short age are flushed between them: one flush each).
+pub(crate) fn feed_paced(
+    fed: &crate::pipeline::FedPipelines,
+    mix: &mut EventMix,
+    events: u64,
+    batch_size: usize,
+    timestamp_ms: impl Fn(u64) -> i64,
+    pace: Option<(u64, std::time::Duration)>,
+) -> anyhow::Result<std::time::Duration> {
     let mut batches = Batches::new();
     let mut generating = std::time::Duration::ZERO;
     let mut made = 0u64;
+    let chunk = pace.map_or(u64::MAX, |(every, _)| every.max(1));
     while made < events {
-        let n = (events - made).min(batch_size as u64);
+        let n = (events - made)
+            .min(batch_size as u64)
+            .min(chunk - made % chunk);
         let generated = std::time::Instant::now();
         let batch = batches.next(mix, made..made + n, &timestamp_ms);
         generating += generated.elapsed();
         made += n;
         fed.deliver(&batch)?;
+        if let Some((_, pause)) = pace
+            && made.is_multiple_of(chunk)
+        {
+            std::thread::sleep(pause);
+        }
     }
     Ok(generating)
 }

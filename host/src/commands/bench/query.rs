@@ -2,6 +2,11 @@
 //! per-item group-by) over a lake of reference-shaped events written by the
 //! default pipelines, timed in sluice's engine and in DuckDB (from PyPI) on
 //! the same files, side by side. Both engines must agree on every answer.
+//!
+//! `--flushes N` writes the lake in about N commits per table, as a day of
+//! 10 s flushes makes 8,640 (many small files), and prints the Delta commit
+//! latency beside the data-file writes of the same flushes. `--compact`
+//! then times the queries again after compacting every table.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -10,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Args;
 
-use super::events::{EventMix, feed};
+use super::events::{EventMix, feed_paced};
 use super::pipeline::parse_count;
 use crate::config::Config;
 use crate::lake::Lake;
@@ -62,6 +67,14 @@ pub struct QueryArgs {
     /// Days the events' Kafka timestamps span (one `date=` folder each).
     #[arg(long, default_value_t = 7)]
     days: u64,
+    /// Write the lake in about this many flushes (commits) per table, e.g.
+    /// 8640 for a day of 10 s flushes; default: files as large as the
+    /// flush settings allow.
+    #[arg(long)]
+    flushes: Option<u64>,
+    /// After timing, compact every table and time the queries again.
+    #[arg(long)]
+    compact: bool,
 }
 
 impl QueryArgs {
@@ -74,18 +87,72 @@ impl QueryArgs {
             None => std::env::temp_dir().join(format!("sluice-bench-query-{}", std::process::id())),
         };
         let runtime = crate::commands::runtime()?;
+        // The bench's own recorder: histograms as summaries (quantiles).
+        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .context("installing the metrics recorder")?;
         let has_tables = lake_dir.join("events_buy").is_dir();
         if has_tables {
             println!("lake: {} (reused as it is)", lake_dir.display());
         } else {
             self.write_lake(&runtime, &lake_dir)?;
+            print_commit_latency(&metrics.render());
         }
         let lake_url = lake_dir.display().to_string();
         let lake = runtime.block_on(Lake::open(&lake_url))?;
         let config = Config::default();
-        let engine = QueryEngine::new(lake, config.views.clone(), QueryLimits::default())?;
-        let sluice = runtime.block_on(time_sluice(&engine, self.runs))?;
-        let duckdb = time_duckdb(&lake_dir, &config, self.runs)?;
+        runtime.block_on(print_lake_shape(&lake))?;
+        let engine = QueryEngine::new(lake.clone(), config.views.clone(), QueryLimits::default())?;
+        let mut all_met = self.time_and_compare(&runtime, &engine, &lake_dir, &config)?;
+        if self.compact {
+            let started = Instant::now();
+            let policy = crate::lake::CompactPolicy {
+                min_age: Duration::ZERO,
+                ..Default::default()
+            };
+            for name in runtime.block_on(lake.directories())? {
+                let Ok(dir) = crate::lake::TableDir::table(&name) else {
+                    continue;
+                };
+                let done = runtime.block_on(crate::lake::compact_table(
+                    &lake,
+                    &dir,
+                    &policy,
+                    std::time::SystemTime::now(),
+                ))?;
+                println!(
+                    "compacted {name}: {} files into {}",
+                    done.replaced, done.written
+                );
+            }
+            println!(
+                "compaction took {:.1} s; after it:",
+                started.elapsed().as_secs_f64()
+            );
+            runtime.block_on(print_lake_shape(&lake))?;
+            all_met &= self.time_and_compare(&runtime, &engine, &lake_dir, &config)?;
+        }
+        if self.lake.is_none() {
+            std::fs::remove_dir_all(&lake_dir)?;
+        }
+        println!(
+            "\nEvery answer agreed between the engines. Target per query: within 2x of DuckDB or under 50 ms, whichever is larger; counts and group-bys under 1 s. {}",
+            if all_met { "All met." } else { "Not all met." }
+        );
+        Ok(())
+    }
+
+    /// Times every query in both engines, prints them side by side, and
+    /// fails if the answers differ; true if every target was met.
+    fn time_and_compare(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        engine: &QueryEngine,
+        lake_dir: &std::path::Path,
+        config: &Config,
+    ) -> anyhow::Result<bool> {
+        let sluice = runtime.block_on(time_sluice(engine, self.runs))?;
+        let duckdb = time_duckdb(lake_dir, config, self.runs)?;
 
         println!(
             "\n{:<20} {:>22} {:>22} {:>8}  target",
@@ -125,14 +192,7 @@ impl QueryArgs {
                 );
             }
         }
-        if self.lake.is_none() {
-            std::fs::remove_dir_all(&lake_dir)?;
-        }
-        println!(
-            "\nEvery answer agreed between the engines. Target per query: within 2x of DuckDB or under 50 ms, whichever is larger; counts and group-bys under 1 s. {}",
-            if all_met { "All met." } else { "Not all met." }
-        );
-        Ok(())
+        Ok(all_met)
     }
 
     fn write_lake(
@@ -146,6 +206,20 @@ impl QueryArgs {
             ..Config::default()
         };
         config.lake.url = lake_dir.display().to_string();
+        // No background compaction while the lake is written: the bench
+        // compacts when asked, and times the small files first.
+        config.lake.compact_every = "off".to_string();
+        // With --flushes, events come in that many chunks, each followed
+        // by a pause longer than the files' flush age: one flush (one
+        // commit per table, a file per partition) per chunk, as a day of
+        // 10 s flushes gives.
+        let pace = self.flushes.map(|flushes| {
+            config.flush.seconds = 0.005;
+            (
+                (self.events / flushes.max(1)).max(1),
+                Duration::from_millis(15),
+            )
+        });
         println!(
             "writing {} reference-shaped events over {} days through the default pipelines into {}...",
             self.events,
@@ -161,13 +235,71 @@ impl QueryArgs {
         let first_ms = now_ms - now_ms % 86_400_000 - span_ms + 86_400_000;
         let events = self.events;
         let mut mix = EventMix::new(1);
-        feed(&fed, &mut mix, events, config.limits.batch_size, |i| {
-            first_ms + (i as i128 * span_ms as i128 / events as i128) as i64
-        })?;
+        feed_paced(
+            &fed,
+            &mut mix,
+            events,
+            config.limits.batch_size,
+            |i| first_ms + (i as i128 * span_ms as i128 / events as i128) as i64,
+            pace,
+        )?;
         fed.finish()?;
         println!("written in {:.1} s", started.elapsed().as_secs_f64());
         Ok(())
     }
+}
+
+/// The Delta commit latency while the lake was written, beside the writes
+/// of the data files the commits added, from the bench's recorder.
+fn print_commit_latency(text: &str) {
+    let quantile = |metric: &str, q: &str| -> Vec<f64> {
+        text.lines()
+            .filter(|l| l.starts_with(metric) && l.contains(&format!("quantile=\"{q}\"")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect()
+    };
+    let count = |metric: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{metric}_count")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    println!(
+        "\n{:<24} {:>8} {:>10} {:>10} {:>10}",
+        "per table, ms", "count", "p50", "p99", "max"
+    );
+    for (name, metric) in [
+        ("Delta commit", "sluice_commit_seconds"),
+        ("data file write", "sluice_file_write_seconds"),
+    ] {
+        // The worst table's quantile (one summary per table).
+        let worst = |q: &str| quantile(metric, q).into_iter().fold(0.0, f64::max) * 1000.0;
+        println!(
+            "{name:<24} {:>8} {:>10.2} {:>10.2} {:>10.2}",
+            count(metric),
+            worst("0.5"),
+            worst("0.99"),
+            worst("1"),
+        );
+    }
+}
+
+/// Files and versions per table: what the queries list and read.
+async fn print_lake_shape(lake: &Lake) -> anyhow::Result<()> {
+    for name in lake.directories().await? {
+        let Ok(dir) = crate::lake::TableDir::table(&name) else {
+            continue;
+        };
+        let Some(log) = crate::lake::TableLog::open(lake, &dir).await? else {
+            continue;
+        };
+        println!(
+            "{name}: version {}, {} files",
+            log.version().unwrap_or(0),
+            log.files()?.len()
+        );
+    }
+    Ok(())
 }
 
 /// One query's timings in one engine, and its answer as text (to compare).
@@ -209,10 +341,12 @@ fn answer_of(result: &crate::query::QueryResult) -> String {
         .join(";")
 }
 
-/// DuckDB on the same files, in a Python process: the tables and the
-/// `join_guilds` view as views over `read_parquet`, two threads as here.
+/// DuckDB on the same files, in a Python process: the tables (the files of
+/// their current Delta version, as the `deltalake` package lists them) and
+/// the `join_guilds` view as views over `read_parquet`, two threads as here.
 const DUCKDB_SCRIPT: &str = r#"
 import json, sys, time, duckdb
+from deltalake import DeltaTable
 lake, runs, views = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
 queries = json.loads(sys.stdin.read())
 con = duckdb.connect()
@@ -221,7 +355,10 @@ import os
 for table in sorted(os.listdir(lake)):
     if table.startswith('_') or table.startswith('.'):
         continue
-    con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{lake}/{table}/*/*.parquet', hive_partitioning = true, union_by_name = true)")
+    # The files the table's current Delta version names (a glob would also
+    # read files compaction replaced), through the deltalake package.
+    files = DeltaTable(os.path.join(lake, table)).file_uris()
+    con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet({files!r}, hive_partitioning = true, union_by_name = true)")
 for name, sql in views.items():
     con.execute(f"CREATE VIEW {name} AS {sql}")
 out = []
@@ -249,7 +386,7 @@ fn time_duckdb(lake: &std::path::Path, config: &Config, runs: usize) -> anyhow::
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
-        .context("running python3 (pip install duckdb)")?;
+        .context("running python3 (pip install duckdb deltalake)")?;
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().expect("piped");
@@ -257,7 +394,9 @@ fn time_duckdb(lake: &std::path::Path, config: &Config, runs: usize) -> anyhow::
     }
     let output = child.wait_with_output()?;
     if !output.status.success() {
-        bail!("the DuckDB side failed (is `duckdb` installed? pip install duckdb)");
+        bail!(
+            "the DuckDB side failed (are `duckdb` and `deltalake` installed? pip install duckdb deltalake)"
+        );
     }
     #[derive(serde::Deserialize)]
     struct Side {

@@ -1,0 +1,504 @@
+//! One table's Delta log (`<lake>/<table>/_delta_log/`), through the
+//! `deltalake` crate: the table opened or created, its snapshot kept, the
+//! Kafka progress it records, and the commit that makes a flush durable.
+//!
+//! A flush is one commit: the `add` actions of the files it wrote (with
+//! their statistics) and, in the same commit, one `txn` action per Kafka
+//! partition: app id from pipeline, topic and partition, version the last
+//! offset written, as kafka-delta-ingest does. Rows and progress become
+//! durable together.
+//!
+//! The commit is made against the snapshot the writer last read. If any
+//! commit since then set one of its app ids (another member took the
+//! partition over, and this writer is a zombie), delta-rs refuses it with
+//! a conflict: [`Committed::Fenced`]. Commits for other app ids (the other
+//! partitions of a split consumer group, compaction) are retried past
+//! transparently.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use deltalake::kernel::engine::arrow_conversion::{TryFromArrow as _, TryIntoArrow as _};
+use deltalake::kernel::transaction::{
+    CommitBuilder, CommitConflictError, CommitProperties, TableReference, TransactionError,
+};
+use deltalake::kernel::{Action, Add, MetadataExt as _, StructType, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::table::config::TableProperty;
+use deltalake::table::state::DeltaTableState;
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use serde_json::Value;
+
+use super::LakeError;
+use super::layout::TableDir;
+use super::log_store::LeanLogStore;
+use super::store::Lake;
+
+/// The table property holding the plugin's Hive column list.
+pub const SCHEMA_PROPERTY: &str = "sluice.schema";
+
+/// Commits between checkpoints (`delta.checkpointInterval`), Spark's
+/// default; delta-rs's is 100. Reading a snapshot replays the commits since
+/// the last checkpoint, and delta-rs's engine opens them all at once, each
+/// with a JSON decoder of about 3 MiB: 100 of them made a 300 MiB peak on
+/// every fresh read, which the allocator kept.
+pub const CHECKPOINT_INTERVAL: &str = "10";
+
+/// A file written into a table's folder, about to be committed.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    /// Relative to the table's folder: `date=2026-12-07/part-….parquet`.
+    pub path: String,
+    pub size: i64,
+    /// `date`, and `pipeline` for dead letters.
+    pub partition_values: Vec<(String, String)>,
+    /// The `stats` JSON (see `stats.rs`).
+    pub stats: String,
+    pub modified_ms: i64,
+}
+
+/// One version of a table, as `sluice history` shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Commit {
+    pub version: u64,
+    /// Milliseconds since the epoch, as the commit recorded it.
+    pub timestamp_ms: Option<i64>,
+    /// `WRITE`, `OPTIMIZE`, `CREATE TABLE`, `CONVERT`, `VACUUM END`, ...
+    pub operation: String,
+    pub files_added: usize,
+    pub files_removed: usize,
+    /// Rows in the files added, from their statistics.
+    pub rows_added: u64,
+    pub pipeline: Option<String>,
+    /// The plugin versions (`name@version#hash`) that wrote the rows.
+    pub plugins: Vec<String>,
+    /// Kafka progress set by the commit: app id → last offset.
+    pub progress: Vec<(String, i64)>,
+}
+
+/// A data file the log names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFile {
+    /// Relative to the table's folder, decoded.
+    pub path: String,
+    pub size: u64,
+    pub modified_ms: i64,
+    pub rows: Option<u64>,
+}
+
+/// What a commit came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    /// In the log as this version.
+    Version(u64),
+    /// Refused: a commit since this writer's snapshot set one of its app
+    /// ids, or changed the table's schema. Refresh, drop what is already
+    /// in, and commit the rest.
+    Fenced,
+}
+
+pub struct TableLog {
+    dir: TableDir,
+    table: DeltaTable,
+}
+
+impl std::fmt::Debug for TableLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableLog")
+            .field("dir", &self.dir)
+            .field("version", &self.table.version())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The Delta error as a lake error about `dir`.
+fn delta_error<E: Into<DeltaTableError>>(
+    dir: &TableDir,
+    op: &'static str,
+) -> impl Fn(E) -> LakeError + use<E> {
+    let table = dir.table_name().to_string();
+    move |source| LakeError::Delta {
+        op,
+        table: table.clone(),
+        source: Box::new(source.into()),
+    }
+}
+
+impl TableLog {
+    fn builder(lake: &Lake, dir: &TableDir) -> Result<DeltaTable, LakeError> {
+        let url = lake.table_log_url(dir)?;
+        let table = DeltaTableBuilder::from_url(url.clone())
+            .and_then(|b| b.with_storage_backend(lake.object_store(), url).build())
+            .map_err(delta_error(dir, "open"))?;
+        Ok(DeltaTable::new(LeanLogStore::wrap(table.log_store())))
+    }
+
+    /// The table's handle, its log not read: for operations that create it.
+    pub fn unloaded(lake: &Lake, dir: &TableDir) -> Result<DeltaTable, LakeError> {
+        TableLog::builder(lake, dir)
+    }
+
+    /// The table's log, or `None` when its folder holds no Delta table.
+    pub async fn open(lake: &Lake, dir: &TableDir) -> Result<Option<TableLog>, LakeError> {
+        let mut table = TableLog::builder(lake, dir)?;
+        match table.load().await {
+            Ok(()) => Ok(Some(TableLog {
+                dir: dir.clone(),
+                table,
+            })),
+            Err(DeltaTableError::NotATable(_)) => Ok(None),
+            // The kernel refuses a folder that is not there before it looks
+            // for a log: no folder, no table.
+            Err(DeltaTableError::KernelError(_)) if !lake.table_exists(dir).await? => Ok(None),
+            Err(e) => Err(delta_error(dir, "read the log of")(e)),
+        }
+    }
+
+    /// The table's log, created with the columns of `file_schema` (the
+    /// rows' own; the partition columns are added) if it has none yet.
+    /// `schema_text` is the plugin's Hive column list, kept as the table
+    /// property `sluice.schema` for the schema-evolution check.
+    pub async fn open_or_create(
+        lake: &Lake,
+        dir: &TableDir,
+        file_schema: &Schema,
+        schema_text: Option<&str>,
+    ) -> Result<TableLog, LakeError> {
+        if let Some(log) = TableLog::open(lake, dir).await? {
+            return Ok(log);
+        }
+        let table = TableLog::builder(lake, dir)?;
+        let columns = delta_schema(dir, file_schema).map_err(delta_error(dir, "describe"))?;
+        let table = table
+            .create()
+            .with_table_name(dir.table_name())
+            .with_columns(columns.fields().cloned())
+            .with_partition_columns(dir.partition_columns().iter().copied())
+            .with_configuration(schema_text.map(|text| (SCHEMA_PROPERTY, Some(text))))
+            .with_configuration_property(
+                TableProperty::CheckpointInterval,
+                Some(CHECKPOINT_INTERVAL),
+            )
+            .with_raise_if_key_not_exists(false)
+            .with_save_mode(SaveMode::Ignore)
+            .await
+            .map_err(delta_error(dir, "create"))?;
+        tracing::info!(table = %dir.table_name(), "Created the table's Delta log.");
+        Ok(TableLog {
+            dir: dir.clone(),
+            table,
+        })
+    }
+
+    pub fn dir(&self) -> &TableDir {
+        &self.dir
+    }
+
+    pub fn version(&self) -> Option<u64> {
+        self.table.version()
+    }
+
+    pub fn table(&self) -> &DeltaTable {
+        &self.table
+    }
+
+    /// Reads the commits made since the snapshot, if any.
+    pub async fn refresh(&mut self) -> Result<(), LakeError> {
+        self.table
+            .update_incremental(None)
+            .await
+            .map_err(delta_error(&self.dir, "refresh"))
+    }
+
+    /// The snapshot last read.
+    fn snapshot(&self) -> Result<&DeltaTableState, LakeError> {
+        self.table
+            .snapshot()
+            .map_err(delta_error(&self.dir, "read"))
+    }
+
+    /// The version (last offset) the snapshot records for `app_id`.
+    pub async fn txn_version(&self, app_id: &str) -> Result<Option<i64>, LakeError> {
+        let snapshot = self.snapshot()?;
+        snapshot
+            .transaction_version(self.table.log_store().as_ref(), app_id)
+            .await
+            .map_err(delta_error(&self.dir, "read the progress in"))
+    }
+
+    /// The Hive column list a table was last written with, from its
+    /// protocol and metadata alone (no file list is read): `None` for a
+    /// table without a log or without the property.
+    pub async fn read_recorded_schema(
+        lake: &Lake,
+        dir: &TableDir,
+    ) -> Result<Option<String>, LakeError> {
+        let log_store = TableLog::builder(lake, dir)?.log_store();
+        match deltalake::kernel::Snapshot::try_new(log_store.as_ref(), None).await {
+            Ok(snapshot) => Ok(snapshot
+                .metadata()
+                .configuration()
+                .get(SCHEMA_PROPERTY)
+                .cloned()),
+            Err(DeltaTableError::NotATable(_)) => Ok(None),
+            Err(DeltaTableError::KernelError(_)) if !lake.table_exists(dir).await? => Ok(None),
+            Err(e) => Err(delta_error(dir, "read the log of")(e)),
+        }
+    }
+
+    /// The data files of the current version, from the log alone.
+    pub fn files(&self) -> Result<Vec<LogFile>, LakeError> {
+        let snapshot = self.snapshot()?;
+        let data = snapshot
+            .snapshot()
+            .try_log_data()
+            .map_err(delta_error(&self.dir, "read the files of"))?;
+        Ok(data
+            .into_iter()
+            .map(|file| LogFile {
+                path: file.path().to_string(),
+                size: file.size().max(0) as u64,
+                modified_ms: file.modification_time(),
+                rows: file.num_records().map(|n| n as u64),
+            })
+            .collect())
+    }
+
+    /// The last `limit` versions, newest first, read from their commit files.
+    pub async fn history(&self, limit: usize) -> Result<Vec<Commit>, LakeError> {
+        let Some(latest) = self.table.version() else {
+            return Ok(Vec::new());
+        };
+        let store = self.table.log_store();
+        let mut commits = Vec::new();
+        for version in (0..=latest).rev().take(limit) {
+            let Some(bytes) = store
+                .read_commit_entry(version)
+                .await
+                .map_err(delta_error(&self.dir, "read the history of"))?
+            else {
+                // Cleaned up: older versions live only in a checkpoint.
+                break;
+            };
+            let actions = deltalake::logstore::get_actions(version, &bytes)
+                .map_err(delta_error(&self.dir, "read the history of"))?;
+            let mut commit = Commit {
+                version,
+                timestamp_ms: None,
+                operation: String::new(),
+                files_added: 0,
+                files_removed: 0,
+                rows_added: 0,
+                pipeline: None,
+                plugins: Vec::new(),
+                progress: Vec::new(),
+            };
+            for action in actions {
+                match action {
+                    Action::CommitInfo(info) => {
+                        commit.timestamp_ms = info.timestamp;
+                        commit.operation = info.operation.clone().unwrap_or_default();
+                        commit.pipeline = info
+                            .info
+                            .get("sluice.pipeline")
+                            .and_then(Value::as_str)
+                            .map(str::to_string);
+                        if let Some(Value::Array(plugins)) = info.info.get("sluice.plugins") {
+                            commit.plugins = plugins
+                                .iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_string)
+                                .collect();
+                        }
+                    }
+                    Action::Add(add) => {
+                        commit.files_added += 1;
+                        commit.rows_added += add
+                            .stats
+                            .as_deref()
+                            .and_then(|s| serde_json::from_str::<Value>(s).ok())
+                            .and_then(|s| s["numRecords"].as_u64())
+                            .unwrap_or(0);
+                    }
+                    Action::Remove(_) => commit.files_removed += 1,
+                    Action::Txn(txn) => commit.progress.push((txn.app_id, txn.version)),
+                    _ => {}
+                }
+            }
+            commits.push(commit);
+        }
+        Ok(commits)
+    }
+
+    /// The table as of `version`, for time travel.
+    pub async fn at_version(&self, version: u64) -> Result<DeltaTable, LakeError> {
+        let mut table = self.table.clone();
+        table
+            .load_version(version)
+            .await
+            .map_err(delta_error(&self.dir, "read an old version of"))?;
+        Ok(table)
+    }
+
+    /// The table as of a moment: the last version committed at or before it.
+    pub async fn at_time(
+        &self,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<DeltaTable, LakeError> {
+        let mut table = self.table.clone();
+        table
+            .load_with_datetime(at)
+            .await
+            .map_err(delta_error(&self.dir, "read an old version of"))?;
+        Ok(table)
+    }
+
+    /// Records the plugin's Hive column list as the table property
+    /// `sluice.schema`, in a commit of its own.
+    pub async fn set_recorded_schema(&mut self, text: &str) -> Result<(), LakeError> {
+        let snapshot = self.snapshot()?;
+        let metadata = snapshot
+            .metadata()
+            .clone()
+            .add_config_key(SCHEMA_PROPERTY.to_string(), text.to_string())
+            .map_err(delta_error(&self.dir, "set a property of"))?;
+        let operation = DeltaOperation::SetTableProperties {
+            properties: HashMap::from([(SCHEMA_PROPERTY.to_string(), text.to_string())]),
+        };
+        let finalized = CommitBuilder::from(CommitProperties::default())
+            .with_actions(vec![Action::Metadata(metadata)])
+            .build(
+                Some(snapshot as &dyn TableReference),
+                self.table.log_store(),
+                operation,
+            )
+            .await
+            .map_err(delta_error(&self.dir, "set a property of"))?;
+        self.table.state = Some(finalized.snapshot());
+        Ok(())
+    }
+
+    /// The table's columns as Arrow fields, partition columns included.
+    pub fn schema(&self) -> Result<SchemaRef, LakeError> {
+        let snapshot = self.snapshot()?;
+        let schema: Schema = snapshot.schema().as_ref().try_into_arrow().map_err(|e| {
+            delta_error(&self.dir, "read the schema of")(DeltaTableError::Arrow { source: e })
+        })?;
+        Ok(Arc::new(schema))
+    }
+
+    /// Commits `files` and the Kafka progress `txns` (app id, last offset)
+    /// as one version. With `new_schema` (the rows' columns, and their Hive
+    /// text), the table's schema becomes it (new nullable columns) in the
+    /// same commit. `info` goes into the commit's `commitInfo`.
+    pub async fn commit(
+        &mut self,
+        files: &[NewFile],
+        txns: &[(String, i64)],
+        new_schema: Option<(&Schema, Option<&str>)>,
+        info: &[(String, Value)],
+    ) -> Result<Committed, LakeError> {
+        let mut actions: Vec<Action> = Vec::with_capacity(files.len() + 1);
+        if let Some((schema, text)) = new_schema {
+            let snapshot = self.snapshot()?;
+            let columns =
+                delta_schema(&self.dir, schema).map_err(delta_error(&self.dir, "describe"))?;
+            let mut metadata = snapshot
+                .metadata()
+                .clone()
+                .with_schema(&columns)
+                .map_err(delta_error(&self.dir, "change the schema of"))?;
+            if let Some(text) = text {
+                metadata = metadata
+                    .add_config_key(SCHEMA_PROPERTY.to_string(), text.to_string())
+                    .map_err(delta_error(&self.dir, "change the schema of"))?;
+            }
+            actions.push(Action::Metadata(metadata));
+        }
+        for file in files {
+            actions.push(Action::Add(Add {
+                path: file.path.clone(),
+                partition_values: file
+                    .partition_values
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Some(v.clone())))
+                    .collect::<HashMap<_, _>>(),
+                size: file.size,
+                modification_time: file.modified_ms,
+                data_change: true,
+                stats: Some(file.stats.clone()),
+                ..Default::default()
+            }));
+        }
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let properties = CommitProperties::default()
+            .with_application_transactions(
+                txns.iter()
+                    .map(|(app_id, version)| {
+                        Transaction::new_with_last_update(app_id, *version, Some(now_ms))
+                    })
+                    .collect(),
+            )
+            .with_metadata(info.iter().cloned().chain([(
+                "isBlindAppend".to_string(),
+                Value::Bool(new_schema.is_none()),
+            )]))
+            // Expired-log cleanup lists the whole log on every commit; the
+            // maintenance pass does it instead.
+            .with_cleanup_expired_logs(Some(false));
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(
+                self.dir
+                    .partition_columns()
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect(),
+            ),
+            predicate: None,
+        };
+        let snapshot = self.snapshot()?;
+        let committed = CommitBuilder::from(properties)
+            .with_actions(actions)
+            .build(
+                Some(snapshot as &dyn TableReference),
+                self.table.log_store(),
+                operation,
+            )
+            .await;
+        match committed {
+            Ok(finalized) => {
+                let version = finalized.version();
+                self.table.state = Some(finalized.snapshot());
+                Ok(Committed::Version(version))
+            }
+            // Another writer set one of these app ids (a zombie's commit),
+            // or changed the schema (widened it): refresh and try again.
+            Err(DeltaTableError::Transaction {
+                source:
+                    TransactionError::CommitConflict(
+                        CommitConflictError::ConcurrentTransaction
+                        | CommitConflictError::MetadataChanged,
+                    ),
+            }) => Ok(Committed::Fenced),
+            Err(e) => Err(delta_error(&self.dir, "commit to")(e)),
+        }
+    }
+}
+
+/// The table's Delta columns: the rows' own, then the partition columns
+/// (strings), as the file folders name them.
+fn delta_schema(dir: &TableDir, file_schema: &Schema) -> Result<StructType, DeltaTableError> {
+    let mut fields: Vec<Field> = file_schema
+        .fields()
+        .iter()
+        .filter(|f| !dir.partition_columns().contains(&f.name().as_str()))
+        .map(|f| f.as_ref().clone())
+        .collect();
+    for column in dir.partition_columns() {
+        fields.push(Field::new(*column, DataType::Utf8, true));
+    }
+    StructType::try_from_arrow(&Schema::new(fields))
+        .map_err(|e| DeltaTableError::Arrow { source: e })
+}
