@@ -379,3 +379,65 @@ fn sigterm_stops_a_pipeline_paused_on_a_failing_plugin() {
         "{text}"
     );
 }
+
+/// The broker lost its data (a new one, its topic's offsets from 0): the
+/// pipeline stops by itself with the two offsets and the setting that
+/// resolves it, drops nothing, and with `incarnation = 1` lands the new
+/// events beside the old.
+#[test]
+fn a_recreated_topic_stops_the_pipeline_until_a_new_incarnation() {
+    let dir = scratch_dir();
+    let lake = dir.path().join("lake");
+    let broker = Broker::start(dir.path());
+    produce_events(&broker.brokers, 0..300);
+    let mut first = start_pipeline(dir.path(), &broker.brokers, "first");
+    assert_rows_within(120, &lake, &expected(0..300), "rows per table");
+    assert!(first.terminate().success());
+    drop(broker);
+
+    let elsewhere = scratch_dir();
+    let broker = Broker::start(elsewhere.path());
+    produce_events(&broker.brokers, 0..40);
+    let mut second = start_pipeline(dir.path(), &broker.brokers, "second");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = second.child.try_wait().unwrap() {
+            break status;
+        }
+        let log = std::fs::read_to_string(dir.path().join("second.log")).unwrap();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pipeline did not stop by itself:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(!status.success());
+    let log = std::fs::read_to_string(dir.path().join("second.log")).unwrap();
+    for needle in [
+        "the topic was recreated",
+        "but the partition ends at",
+        "set `incarnation = 1` under [source]",
+    ] {
+        assert!(log.contains(needle), "`{needle}` in:\n{log}");
+    }
+    assert_eq!(
+        row_counts(&lake, &TABLES),
+        expected(0..300),
+        "nothing dropped or added"
+    );
+
+    let config = dir.path().join("sluice.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replacen("[source]\n", "[source]\nincarnation = 1\n", 1),
+    )
+    .unwrap();
+    let mut third = kafka::start_pipeline(dir.path(), &config, &broker.brokers, "third");
+    let mut want = expected(0..300);
+    for (table, n) in expected(0..40) {
+        *want.get_mut(&table).unwrap() += n;
+    }
+    assert_rows_within(120, &lake, &want, "the new life's events beside the old");
+    assert!(third.terminate().success());
+}

@@ -106,6 +106,7 @@ impl Default for SourceConfig {
             brokers: brokers(),
             topics: topics(),
             group: group(),
+            incarnation: 0,
         }
     }
 }

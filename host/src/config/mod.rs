@@ -120,6 +120,12 @@ pub struct SourceConfig {
     /// The consumer group; processes in one group split the partitions.
     #[serde(default = "defaults::group")]
     pub group: String,
+    /// Which life of the topics the tables' progress belongs to. Raise it
+    /// by one after the topics were recreated or restored (their offsets
+    /// started again): sluice refuses to start until then, as it cannot
+    /// tell new events from old ones otherwise.
+    #[serde(default)]
+    pub incarnation: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

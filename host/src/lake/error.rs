@@ -56,6 +56,19 @@ pub enum LakeError {
         previous: i64,
         offset: i64,
     },
+    #[error(
+        "table `{table}` records offset {recorded} of {topic}-{partition} as written (pipeline `{pipeline}`, incarnation {incarnation}), but the partition ends at {end}: the topic was recreated or restored from an older copy, and its offsets started again. Nothing was written or dropped. If the topic is new, set `incarnation = {next}` under [source] in the config and restart: the tables then record its offsets afresh, and the rows already in them stay. If the broker lost its data by mistake, restore it instead"
+    )]
+    TopicReset {
+        table: String,
+        pipeline: String,
+        topic: String,
+        partition: i32,
+        recorded: i64,
+        end: i64,
+        incarnation: u32,
+        next: u32,
+    },
     #[error("`{path}` is not a readable Parquet file: {source}")]
     Footer {
         path: String,
@@ -98,6 +111,7 @@ impl Transient for LakeError {
             | LakeError::InvalidName { .. }
             | LakeError::InvalidRows { .. }
             | LakeError::OffsetsBackwards { .. }
+            | LakeError::TopicReset { .. }
             | LakeError::Footer { .. }
             | LakeError::Encode { .. } => false,
         }

@@ -655,6 +655,78 @@ async fn a_zombie_that_read_the_table_since_is_fenced_too(lake: Lake) {
     assert_eq!(rows, 40, "offsets 0..35 of partition 0 and 0..5 of 1, once");
 }
 
+/// The topic was recreated: its partition ends before the offset the
+/// table records. The writer refuses, naming both offsets and the setting
+/// that resolves it, and drops nothing; under the next incarnation the
+/// new offsets are recorded afresh beside the old rows.
+async fn a_reset_topic_is_refused_until_a_new_incarnation(lake: Lake) {
+    let mut writer = LakeWriter::new(lake.clone(), RollPolicy::default(), PIPELINE);
+    writer
+        .append(&table(), run(0, 0..20).rows(), &no_metadata())
+        .await
+        .unwrap();
+    writer.flush_all().await.unwrap();
+    drop(writer);
+
+    let mut writer = LakeWriter::new(lake.clone(), RollPolicy::default(), PIPELINE);
+    writer.partition_ends_at(TOPIC, 0, 5);
+    let err = writer
+        .append(&table(), run(0, 0..3).rows(), &no_metadata())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LakeError::TopicReset {
+                recorded: 19,
+                end: 5,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let text = err.to_string();
+    for needle in [
+        "records offset 19 of events-0",
+        "ends at 5",
+        "incarnation = 1",
+        "[source]",
+    ] {
+        assert!(text.contains(needle), "`{needle}` in: {text}");
+    }
+    assert_eq!(writer.buffered_rows(), 0);
+
+    let mut writer =
+        LakeWriter::new(lake.clone(), RollPolicy::default(), PIPELINE).with_incarnation(1);
+    writer.partition_ends_at(TOPIC, 0, 5);
+    writer
+        .append(&table(), run(0, 0..3).rows(), &no_metadata())
+        .await
+        .unwrap();
+    assert_eq!(spans(&writer.flush_all().await.unwrap()), [(0, 0, 2)]);
+    let log = TableLog::open(&lake, &table()).await.unwrap().unwrap();
+    let new = log
+        .txn_version(&app_id(PIPELINE, TOPIC, 0, 1))
+        .await
+        .unwrap();
+    assert_eq!(new, Some(2));
+    assert_eq!(
+        progress(&lake, &table()).await,
+        [(0, 19)].into(),
+        "the old life's stays"
+    );
+    let mut rows = 0;
+    for file in lake.files(&table()).await.unwrap() {
+        rows += read_back(&lake, &file)
+            .await
+            .0
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum::<usize>();
+    }
+    assert_eq!(rows, 23);
+}
+
 /// A lake written by sluice before Delta: files named for their offsets,
 /// no log. `convert` registers them in place, takes the progress from their
 /// names, and the writer carries on from it.
@@ -755,6 +827,7 @@ storage_contract!(
     a_zombie_writer_is_fenced_and_adds_no_duplicate,
     a_zombie_that_read_the_table_since_is_fenced_too,
     convert_makes_an_earlier_lake_delta_in_place,
+    a_reset_topic_is_refused_until_a_new_incarnation,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -161,6 +161,8 @@ pub struct LakeWriter {
     taken: HashMap<Key, Option<i64>>,
     /// The Delta logs of the tables written, by table name.
     logs: HashMap<String, TableLog>,
+    /// Where each (topic, partition) ended when it was assigned.
+    ends: HashMap<(String, i32), i64>,
     /// Per table, the version whose progress this writer has checked its
     /// sealed files against (its own last commit, or a check after a read).
     checked: HashMap<String, u64>,
@@ -191,6 +193,7 @@ impl LakeWriter {
             taken: HashMap::new(),
             logs: HashMap::new(),
             checked: HashMap::new(),
+            ends: HashMap::new(),
         }
     }
 
@@ -396,6 +399,13 @@ impl LakeWriter {
         open.chain(sealed).min()
     }
 
+    /// Where a partition ended (its high watermark) when it was assigned: a
+    /// table recording progress at or past it is from an earlier life of
+    /// the topic ([`LakeError::TopicReset`]).
+    pub fn partition_ends_at(&mut self, topic: &str, partition: i32, end: i64) {
+        self.ends.insert((topic.to_string(), partition), end);
+    }
+
     /// The first time a (table, topic, partition) comes by: learns its
     /// progress from the table's Delta log, read afresh (another process
     /// may have written the partition before it came here).
@@ -413,12 +423,27 @@ impl LakeWriter {
             None => match TableLog::open(&self.lake, &key.dir).await? {
                 Some(log) => {
                     let last = log.txn_version(&app_id).await?;
-                    self.logs.insert(table, log);
+                    self.logs.insert(table.clone(), log);
                     last
                 }
                 None => None,
             },
         };
+        if let (Some(recorded), Some(&end)) =
+            (last, self.ends.get(&(key.topic.to_string(), key.partition)))
+            && recorded >= end
+        {
+            return Err(LakeError::TopicReset {
+                table,
+                pipeline: self.pipeline.to_string(),
+                topic: key.topic.to_string(),
+                partition: key.partition,
+                recorded,
+                end,
+                incarnation: self.incarnation,
+                next: self.incarnation + 1,
+            });
+        }
         self.taken.insert(key.clone(), last);
         Ok(last)
     }

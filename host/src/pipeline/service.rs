@@ -118,6 +118,7 @@ async fn start_workers(config: &Config, runtime: Handle) -> anyhow::Result<Worke
     };
     let pipelines = build_pipelines(config, &engine, |pipeline| {
         LakeWriter::new(lake.clone(), policy.clone(), pipeline)
+            .with_incarnation(config.source.incarnation)
     })?;
     for p in &pipelines {
         check_lake_schemas(&lake, p).await?;

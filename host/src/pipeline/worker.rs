@@ -107,7 +107,15 @@ impl Worker {
                         return Ok(());
                     }
                 }
-                Ok(Delivery::Assigned(_)) => {}
+                Ok(Delivery::Assigned(parts)) => {
+                    for ((topic, partition), end) in parts {
+                        if let Some(end) = end {
+                            self.pipeline
+                                .writer
+                                .partition_ends_at(&topic, partition, end);
+                        }
+                    }
+                }
                 Ok(Delivery::Revoked(parts, ack)) => {
                     self.release(&parts);
                     let _ = ack.send(());
@@ -162,6 +170,10 @@ impl Worker {
                         thread::sleep(PLUGIN_RECHECK);
                     }
                     metrics::gauge!("sluice_pipeline_paused", "pipeline" => self.pipeline.name.to_string()).set(0.0);
+                }
+                // A reset topic needs an operator: stop, saying what to do.
+                Err(PipelineError::Lake(e @ crate::lake::LakeError::TopicReset { .. })) => {
+                    return Err(PipelineError::Lake(e));
                 }
                 Err(PipelineError::Lake(e)) => {
                     tracing::error!(pipeline = %self.pipeline.name, error = %e, retry_in = ?backoff, "Lake write failed; retrying, nothing is lost.");

@@ -23,8 +23,10 @@ pub struct SourceBatch {
 #[derive(Debug)]
 pub enum Delivery {
     Batch(Arc<SourceBatch>),
-    /// These partitions are now this process's: read the lake's progress for them.
-    Assigned(Vec<PartitionKey>),
+    /// These partitions are now this process's: read the lake's progress
+    /// for them. With each, where the partition ended at assignment (its
+    /// high watermark), when Kafka said.
+    Assigned(Vec<(PartitionKey, Option<i64>)>),
     /// These partitions go elsewhere: flush what is buffered for them, then ack.
     Revoked(Vec<PartitionKey>, Sender<()>),
     /// Stop: flush everything, then ack.

@@ -32,6 +32,8 @@ const ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
 /// member stays in the group; what a late flush then commits, the tables'
 /// Delta logs refuse (the writer's fence).
 const REVOKE_WAIT: Duration = Duration::from_secs(20);
+/// The longest an assignment waits to learn where a partition ends.
+const WATERMARK_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -170,13 +172,26 @@ impl ConsumerContext for SourceContext {
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
                 let parts = keys(tpl);
                 tracing::info!(partitions = ?parts, "Partitions assigned.");
+                // Where each partition ends: the writers check the tables'
+                // progress against it (a reset topic ends before it).
+                let ends: Vec<(PartitionKey, Option<i64>)> = parts
+                    .iter()
+                    .map(|key| {
+                        let end = consumer
+                            .fetch_watermarks(&key.0, key.1, WATERMARK_WAIT)
+                            .map(|(_, high)| high)
+                            .inspect_err(|e| tracing::warn!(topic = %key.0, partition = key.1, error = %e, "Cannot read where the partition ends; its tables' progress is not checked against it."))
+                            .ok();
+                        (key.clone(), end)
+                    })
+                    .collect();
                 for outbox in self.outboxes.iter() {
-                    let _ = outbox.send(Delivery::Assigned(parts.clone()));
+                    let _ = outbox.send(Delivery::Assigned(ends.clone()));
                 }
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "Kafka rebalance failed."),
@@ -452,11 +467,18 @@ impl KafkaSource {
         let never = AtomicBool::new(false);
         self.deliver(builders, &never)?;
         let (ack_tx, ack_rx) = bounded(self.outboxes.len());
+        let mut told = 0;
         for outbox in self.outboxes.iter() {
-            let _ = outbox.send(Delivery::Shutdown(ack_tx.clone()));
+            // A pipeline that failed is gone: nothing to wait for there.
+            if outbox.send(Delivery::Shutdown(ack_tx.clone())).is_ok() {
+                told += 1;
+            }
         }
-        for _ in 0..self.outboxes.len() {
-            let _ = ack_rx.recv();
+        drop(ack_tx);
+        for _ in 0..told {
+            if ack_rx.recv().is_err() {
+                break;
+            }
         }
         self.commit_all(CommitMode::Sync);
         self.consumer

@@ -58,7 +58,7 @@ fn pipeline(
         let mut seen = Seen::default();
         while let Ok(delivery) = inbox.recv() {
             match delivery {
-                Delivery::Assigned(parts) => owned.extend(parts),
+                Delivery::Assigned(parts) => owned.extend(parts.into_iter().map(|(key, _)| key)),
                 Delivery::Revoked(parts, ack) => {
                     for p in &parts {
                         owned.remove(p);
