@@ -160,6 +160,20 @@ async fn read_back(
     (batches, builder)
 }
 
+/// Rows in the files of a table's current version.
+async fn rows_in(lake: &Lake, dir: &TableDir) -> usize {
+    let mut rows = 0;
+    for file in lake.files(dir).await.unwrap() {
+        rows += read_back(lake, &file)
+            .await
+            .0
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum::<usize>();
+    }
+    rows
+}
+
 fn spans(durable: &[Durable]) -> Vec<(i32, i64, i64)> {
     durable
         .iter()
@@ -600,20 +614,17 @@ async fn a_zombie_writer_is_fenced_and_adds_no_duplicate(lake: Lake) {
     );
     assert_eq!(progress(&lake, &table()).await, [(0, 34)].into());
     let mut held: Vec<(i64, i64)> = Vec::new();
-    let mut rows = 0;
     for file in lake.files(&table()).await.unwrap() {
         let name = file.name.clone().unwrap();
         held.push((name.first_offset, name.last_offset));
-        rows += read_back(&lake, &file)
-            .await
-            .0
-            .iter()
-            .map(RecordBatch::num_rows)
-            .sum::<usize>();
     }
     held.sort();
     assert_eq!(held, [(0, 9), (10, 29), (30, 34)]);
-    assert_eq!(rows, 35, "every offset 0..35 exactly once");
+    assert_eq!(
+        rows_in(&lake, &table()).await,
+        35,
+        "every offset 0..35 exactly once"
+    );
     // The zombie's refused file is gone from the folder too.
     assert_eq!(all_names(&lake, &table()).await.len(), 3);
 }
@@ -643,16 +654,11 @@ async fn a_zombie_that_read_the_table_since_is_fenced_too(lake: Lake) {
     durable.sort();
     assert_eq!(durable, [(0, 30, 34), (1, 0, 4)]);
     assert_eq!(progress(&lake, &table()).await, [(0, 34), (1, 4)].into());
-    let mut rows = 0;
-    for file in lake.files(&table()).await.unwrap() {
-        rows += read_back(&lake, &file)
-            .await
-            .0
-            .iter()
-            .map(RecordBatch::num_rows)
-            .sum::<usize>();
-    }
-    assert_eq!(rows, 40, "offsets 0..35 of partition 0 and 0..5 of 1, once");
+    assert_eq!(
+        rows_in(&lake, &table()).await,
+        40,
+        "offsets 0..35 of partition 0 and 0..5 of 1, once"
+    );
 }
 
 /// The topic was recreated: its partition ends before the offset the
@@ -715,16 +721,7 @@ async fn a_reset_topic_is_refused_until_a_new_incarnation(lake: Lake) {
         [(0, 19)].into(),
         "the old life's stays"
     );
-    let mut rows = 0;
-    for file in lake.files(&table()).await.unwrap() {
-        rows += read_back(&lake, &file)
-            .await
-            .0
-            .iter()
-            .map(RecordBatch::num_rows)
-            .sum::<usize>();
-    }
-    assert_eq!(rows, 23);
+    assert_eq!(rows_in(&lake, &table()).await, 23);
 }
 
 /// A lake written by sluice before Delta: files named for their offsets,
