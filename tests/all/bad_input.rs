@@ -99,6 +99,9 @@ fn bad_events_become_dead_letters_and_good_ones_still_land() {
             && dead_letters(&lake, "is_purchase").len() == 6
             && dead_letters(&lake, "ops").len() == 8
             && row_counts(&lake, &["ops_events"])["ops_events"] == 4
+            && row_counts(&lake, &["events_buy"])["events_buy"] == 3
+            && row_counts(&lake, &["events_guild"])["events_guild"] == 1
+            && row_counts(&lake, &["sword_purchases"])["sword_purchases"] == 3
     });
     for pipeline in ["game_events", "is_purchase", "ops"] {
         let letters = dead_letters(&lake, pipeline);
