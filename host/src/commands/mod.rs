@@ -78,18 +78,34 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// The log filter: `SLUICE_LOG` (tracing's `EnvFilter` syntax), else
+/// `info`. The broker's and delta-rs's own chatter stays filtered unless
+/// `SLUICE_LOG` names those crates itself.
+fn log_filter(setting: Option<String>) -> EnvFilter {
+    let base = setting.unwrap_or_else(|| "info".to_string());
+    let mut directives = vec![base.clone()];
+    if !base.contains("tansu") {
+        directives.push(crate::broker::TANSU_LOG_DIRECTIVES.to_string());
+    }
+    if !base.contains("deltalake") && !base.contains("kernel") {
+        directives.push(crate::lake::DELTA_LOG_DIRECTIVES.to_string());
+    }
+    EnvFilter::try_new(directives.join(",")).unwrap_or_else(|e| {
+        eprintln!("warning: SLUICE_LOG=`{base}` is not a log filter ({e}); logging at info");
+        EnvFilter::new(format!(
+            "info,{},{}",
+            crate::broker::TANSU_LOG_DIRECTIVES,
+            crate::lake::DELTA_LOG_DIRECTIVES
+        ))
+    })
+}
+
 /// Parses the command line, runs the command and prints any error with its
 /// causes on one line.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
-            EnvFilter::new(format!(
-                "info,{},{}",
-                crate::broker::TANSU_LOG_DIRECTIVES,
-                crate::lake::DELTA_LOG_DIRECTIVES
-            ))
-        }))
+        .with_env_filter(log_filter(std::env::var("SLUICE_LOG").ok()))
         .with_writer(std::io::stderr)
         // Colours for a terminal only: a log file or journal gets plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
