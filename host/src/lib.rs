@@ -8,12 +8,13 @@
 //! - [`hot`]: plugins replaced while events flow (watched folder, uploads, rollback);
 //! - [`schema`]: Hive-style table schemas;
 //! - [`table`]: JSON events into Arrow rows of a table;
-//! - [`lake`]: Parquet files on local disk or HDFS;
+//! - [`lake`]: Delta tables (Parquet files and their log) on local disk or HDFS;
 //! - [`api`]: the game API (reference routes, `POST /events`, live tail);
 //! - [`http`]: the HTTP port (`/metrics` and the game API);
 //! - [`query`]: SQL over the lake (DataFusion);
 //! - [`report`]: the analytics report, HTML with SVG charts;
 //! - [`config`]: the configuration file and its defaults;
+//! - [`telemetry`]: the name of every metric sluice records;
 //! - [`commands`]: the `sluice` command line.
 
 pub mod api;
@@ -32,3 +33,4 @@ pub mod report;
 pub mod schema;
 pub mod source;
 pub mod table;
+pub mod telemetry;

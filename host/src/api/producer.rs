@@ -114,11 +114,11 @@ impl EventLog {
             .await;
         match result {
             Ok(_) => {
-                metrics::counter!("sluice_api_events_logged_total").increment(1);
+                metrics::counter!(crate::telemetry::API_EVENTS_LOGGED).increment(1);
                 Ok(())
             }
             Err((source, _)) => {
-                metrics::counter!("sluice_api_events_failed_total").increment(1);
+                metrics::counter!(crate::telemetry::API_EVENTS_FAILED).increment(1);
                 tracing::warn!(event_id = %event.event_id, error = %source, "Kafka did not acknowledge an event.");
                 Err(LogError::NotAcknowledged {
                     brokers: self.config.brokers.clone(),

@@ -671,7 +671,7 @@ impl LakeWriter {
                 self.lake
                     .put_table_file(dir, &path, file.bytes.clone())
                     .await?;
-                metrics::histogram!("sluice_file_write_seconds", "table" => table.clone())
+                metrics::histogram!(crate::telemetry::FILE_WRITE_SECONDS, "table" => table.clone())
                     .record(writing.elapsed().as_secs_f64());
                 file.written = Some(path);
             }
@@ -702,7 +702,7 @@ impl LakeWriter {
                 .map(|(schema, text)| (schema.as_ref(), text.as_deref()));
             let committing = Instant::now();
             let committed = log.commit(&new_files, &progress, new_schema, &info).await?;
-            metrics::histogram!("sluice_commit_seconds", "table" => table.clone())
+            metrics::histogram!(crate::telemetry::COMMIT_SECONDS, "table" => table.clone())
                 .record(committing.elapsed().as_secs_f64());
             match committed {
                 Committed::Version(version) => {
@@ -766,7 +766,7 @@ impl LakeWriter {
         let url = self
             .lake
             .table_file_url(&file.key.dir, file.written.as_deref().unwrap_or_default());
-        metrics::histogram!("sluice_flush_seconds", "table" => file.key.dir.to_string())
+        metrics::histogram!(crate::telemetry::FLUSH_SECONDS, "table" => file.key.dir.to_string())
             .record(file.sealing.elapsed().as_secs_f64());
         tracing::info!(
             table = %file.key.dir,

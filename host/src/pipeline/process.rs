@@ -136,7 +136,7 @@ impl Pipeline {
                     offsets: &decoded.offsets,
                 };
                 durable.extend(self.writer.append(&sink.dir, rows, &metadata).await?);
-                metrics::counter!("sluice_rows_total", "pipeline" => pipeline.to_string(), "table" => table.to_string())
+                metrics::counter!(crate::telemetry::ROWS, "pipeline" => pipeline.to_string(), "table" => table.to_string())
                     .increment(decoded.batch.num_rows() as u64);
             }
         }
@@ -161,7 +161,7 @@ impl Pipeline {
                     .append(&self.dead_letters, rows, &lineage)
                     .await?,
             );
-            metrics::counter!("sluice_dead_letters_total", "pipeline" => pipeline.to_string())
+            metrics::counter!(crate::telemetry::DEAD_LETTERS, "pipeline" => pipeline.to_string())
                 .increment(dead.len() as u64);
         }
 
@@ -170,20 +170,22 @@ impl Pipeline {
             self.consumed
                 .saw((batch.topic.clone(), meta.partition), meta.offset);
         }
-        metrics::counter!("sluice_events_in_total", "pipeline" => pipeline.to_string())
+        metrics::counter!(crate::telemetry::EVENTS_IN, "pipeline" => pipeline.to_string())
             .increment(all.len() as u64);
-        metrics::counter!("sluice_events_dropped_total", "pipeline" => pipeline.to_string())
+        metrics::counter!(crate::telemetry::EVENTS_DROPPED, "pipeline" => pipeline.to_string())
             .increment(out.dropped as u64 + unrouted);
         for (plugin, stats) in self.chain.stats() {
             let labels = [
                 ("pipeline", pipeline.to_string()),
                 ("plugin", plugin.name().to_string()),
             ];
-            metrics::counter!("sluice_plugin_events_in_total", &labels).absolute(stats.events_in);
-            metrics::counter!("sluice_plugin_events_failed_total", &labels).absolute(stats.failed);
-            metrics::counter!("sluice_plugin_events_dropped_total", &labels)
+            metrics::counter!(crate::telemetry::PLUGIN_EVENTS_IN, &labels)
+                .absolute(stats.events_in);
+            metrics::counter!(crate::telemetry::PLUGIN_EVENTS_FAILED, &labels)
+                .absolute(stats.failed);
+            metrics::counter!(crate::telemetry::PLUGIN_EVENTS_DROPPED, &labels)
                 .absolute(stats.dropped);
-            metrics::counter!("sluice_plugin_busy_seconds_total", &labels)
+            metrics::counter!(crate::telemetry::PLUGIN_BUSY_SECONDS, &labels)
                 .absolute(stats.busy.as_secs());
         }
         Ok(durable)

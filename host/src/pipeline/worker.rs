@@ -161,7 +161,7 @@ impl Worker {
                     return Ok(Processed::Written);
                 }
                 Err(PipelineError::PluginFailing(e)) => {
-                    metrics::gauge!("sluice_pipeline_paused", "pipeline" => self.pipeline.name.to_string()).set(1.0);
+                    metrics::gauge!(crate::telemetry::PIPELINE_PAUSED, "pipeline" => self.pipeline.name.to_string()).set(1.0);
                     tracing::error!(pipeline = %self.pipeline.name, error = %e, "Pipeline paused: waiting for a new version of the plugin.");
                     while !self.apply_swaps() {
                         if self.stop.load(Ordering::Relaxed) {
@@ -169,7 +169,7 @@ impl Worker {
                         }
                         thread::sleep(PLUGIN_RECHECK);
                     }
-                    metrics::gauge!("sluice_pipeline_paused", "pipeline" => self.pipeline.name.to_string()).set(0.0);
+                    metrics::gauge!(crate::telemetry::PIPELINE_PAUSED, "pipeline" => self.pipeline.name.to_string()).set(0.0);
                 }
                 // A reset topic needs an operator: stop, saying what to do.
                 Err(PipelineError::Lake(e @ crate::lake::LakeError::TopicReset { .. })) => {
@@ -279,7 +279,7 @@ impl Worker {
 
 fn log_durable(pipeline: &str, durable: &[Durable]) {
     for d in durable {
-        metrics::counter!("sluice_files_total", "pipeline" => pipeline.to_string(), "table" => d.dir.to_string()).increment(1);
+        metrics::counter!(crate::telemetry::FILES, "pipeline" => pipeline.to_string(), "table" => d.dir.to_string()).increment(1);
         tracing::debug!(pipeline, table = %d.dir, partition = d.partition, first = d.first_offset, last = d.last_offset, rows = d.rows, "File in place.");
     }
 }

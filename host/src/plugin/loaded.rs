@@ -45,14 +45,14 @@ struct LiveVersion;
 
 impl LiveVersion {
     fn new() -> LiveVersion {
-        metrics::gauge!("sluice_plugin_versions_live").increment(1.0);
+        metrics::gauge!(crate::telemetry::PLUGIN_VERSIONS_LIVE).increment(1.0);
         LiveVersion
     }
 }
 
 impl Drop for LiveVersion {
     fn drop(&mut self) {
-        metrics::gauge!("sluice_plugin_versions_live").decrement(1.0);
+        metrics::gauge!(crate::telemetry::PLUGIN_VERSIONS_LIVE).decrement(1.0);
     }
 }
 

@@ -110,7 +110,7 @@ impl ClientContext for SourceContext {
                 if *partition < 0 || p.fetch_state != "active" || p.consumer_lag < 0 {
                     continue;
                 }
-                metrics::gauge!("sluice_consumer_lag", "topic" => topic.clone(), "partition" => partition.to_string())
+                metrics::gauge!(crate::telemetry::CONSUMER_LAG, "topic" => topic.clone(), "partition" => partition.to_string())
                     .set(p.consumer_lag as f64);
                 total += p.consumer_lag;
             }
@@ -569,7 +569,7 @@ impl Progress {
                 "Progress."
             );
         }
-        metrics::counter!("sluice_source_events_total").increment(self.events);
+        metrics::counter!(crate::telemetry::SOURCE_EVENTS).increment(self.events);
         self.events = 0;
         self.since = Instant::now();
     }

@@ -269,8 +269,8 @@ fn print_commit_latency(text: &str) {
         "per table, ms", "count", "p50", "p99", "max"
     );
     for (name, metric) in [
-        ("Delta commit", "sluice_commit_seconds"),
-        ("data file write", "sluice_file_write_seconds"),
+        ("Delta commit", crate::telemetry::COMMIT_SECONDS),
+        ("data file write", crate::telemetry::FILE_WRITE_SECONDS),
     ] {
         // The worst table's quantile (one summary per table).
         let worst = |q: &str| quantile(metric, q).into_iter().fold(0.0, f64::max) * 1000.0;
