@@ -13,6 +13,7 @@
 //! - [`http`]: the HTTP port (`/metrics` and the game API);
 //! - [`query`]: SQL over the lake (DataFusion);
 //! - [`report`]: the analytics report, HTML with SVG charts;
+//! - [`service`]: a process's pipelines, source, lake upkeep and hot loading, put together;
 //! - [`config`]: the configuration file and its defaults;
 //! - [`telemetry`]: the name of every metric sluice records;
 //! - [`commands`]: the `sluice` command line.
@@ -31,6 +32,7 @@ pub mod plugin;
 pub mod query;
 pub mod report;
 pub mod schema;
+pub mod service;
 pub mod source;
 pub mod table;
 pub mod telemetry;

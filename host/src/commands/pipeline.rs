@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::args::{ConfigArgs, shutdown_or_exit};
 use crate::http::{AdminToken, AppState, PluginAdmin, router, serve};
-use crate::pipeline::start_pipelines;
+use crate::service::start_pipelines;
 
 #[derive(Debug, Args)]
 pub struct PipelineCommand {

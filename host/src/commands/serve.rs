@@ -13,7 +13,7 @@ use super::api::{ApiArgs, serve_until_stopped};
 use super::args::{BrokerArgs, ConfigArgs, shutdown_or_exit};
 use super::query::QueryArgs;
 use crate::config::Config;
-use crate::pipeline::start_pipelines;
+use crate::service::start_pipelines;
 
 /// The plugins workspace of the checkout this binary was built from.
 const CHECKOUT_PLUGINS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins");

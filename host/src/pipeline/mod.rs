@@ -19,15 +19,16 @@
 //! - `worker.rs`: the thread that runs a pipeline off its channel;
 //! - `hooks.rs`: what a running pipeline shares with hot loading;
 //! - `durable.rs`: which offsets are safe to commit;
-//! - `maintenance.rs`: compaction and vacuum of the tables written;
-//! - `service.rs`: a process's pipelines and their source, started and stopped.
+//! - `maintenance.rs`: compaction and vacuum of the tables written.
+//!
+//! [`crate::service`] puts pipelines, their source, the lake and hot loading
+//! together in a process.
 
 mod build;
 mod durable;
 mod hooks;
 mod maintenance;
 mod process;
-mod service;
 mod worker;
 
 pub use build::{
@@ -35,5 +36,5 @@ pub use build::{
     check_replacement,
 };
 pub use hooks::PipelineHooks;
-pub use service::{FedPipelines, RunningPipelines, start_fed_pipelines, start_pipelines};
+pub use maintenance::Upkeep;
 pub use worker::spawn;

@@ -254,7 +254,7 @@ impl Batches {
 /// the Kafka source would ([`Batches`]). Returns the time spent making the
 /// events.
 pub(crate) fn feed(
-    fed: &crate::pipeline::FedPipelines,
+    fed: &crate::service::FedPipelines,
     mix: &mut EventMix,
     events: u64,
     batch_size: usize,
@@ -266,7 +266,7 @@ pub(crate) fn feed(
 /// [`feed`], pausing `pace.1` after every `pace.0` events (so that files
 /// due after a short age are flushed between them: one flush each).
 pub(crate) fn feed_paced(
-    fed: &crate::pipeline::FedPipelines,
+    fed: &crate::service::FedPipelines,
     mix: &mut EventMix,
     events: u64,
     batch_size: usize,

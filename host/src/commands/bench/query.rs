@@ -19,8 +19,8 @@ use super::events::{EventMix, feed_paced};
 use super::pipeline::parse_count;
 use crate::config::Config;
 use crate::lake::Lake;
-use crate::pipeline::start_fed_pipelines;
 use crate::query::{QueryEngine, QueryLimits};
+use crate::service::start_fed_pipelines;
 
 /// The queries: a name, sluice's SQL, DuckDB's SQL (the same but for
 /// `SHOW TABLES` / `DESCRIBE`, which DuckDB answers its own way).

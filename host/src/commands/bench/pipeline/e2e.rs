@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 
 use crate::config::Config;
-use crate::pipeline::start_pipelines;
+use crate::service::start_pipelines;
 
 use super::broker::patience;
 use super::measure::{CpuSpent, LakeCount, cpu_between, cpu_by_thread, process_cpu};

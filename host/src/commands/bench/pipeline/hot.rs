@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::pipeline::start_fed_pipelines;
 use crate::plugin::content_hash;
+use crate::service::start_fed_pipelines;
 
 use super::super::events::{Batches, EventMix};
 use super::measure::LakeCount;

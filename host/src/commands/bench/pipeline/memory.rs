@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::pipeline::start_fed_pipelines;
+use crate::service::start_fed_pipelines;
 
 use super::super::events::{EventMix, feed};
 use super::measure::{CpuSpent, LakeCount, cpu_between, cpu_by_thread, process_cpu};

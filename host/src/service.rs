@@ -19,9 +19,7 @@ use crate::lake::{CompactPolicy, Lake, LakeWriter, Retry, RollPolicy, TableDir};
 use crate::plugin::{PluginEngine, SandboxLimits};
 use crate::source::{Delivery, DurableOffsets, KafkaSource, SourceBatch, consumer_config, inbox};
 
-use super::build::{build_pipelines, check_lake_schemas};
-use super::maintenance::Upkeep;
-use super::worker::spawn;
+use crate::pipeline::{Upkeep, build_pipelines, check_lake_schemas, spawn};
 
 /// Pipelines and their source, running.
 pub struct RunningPipelines {
@@ -82,7 +80,7 @@ struct Workers {
     stop: Arc<AtomicBool>,
 }
 
-type WorkerThread = JoinHandle<Result<(), super::PipelineError>>;
+type WorkerThread = JoinHandle<Result<(), crate::pipeline::PipelineError>>;
 
 /// Opens the lake, loads every pipeline's plugins, checks the tables against
 /// the lake and puts each pipeline on its thread.
