@@ -98,6 +98,7 @@ pub enum Committed {
     Fenced,
 }
 
+#[derive(Clone)]
 pub struct TableLog {
     dir: TableDir,
     table: DeltaTable,
@@ -147,11 +148,7 @@ impl TableLog {
                 dir: dir.clone(),
                 table,
             })),
-            Err(DeltaTableError::NotATable(_)) => Ok(None),
-            // The kernel refuses a folder that is not there before it looks
-            // for a log: no folder, no table.
-            Err(DeltaTableError::KernelError(_)) if !lake.table_exists(dir).await? => Ok(None),
-            Err(e) => Err(delta_error(dir, "read the log of")(e)),
+            Err(e) => no_table(lake, dir, e).await,
         }
     }
 
@@ -189,10 +186,6 @@ impl TableLog {
             dir: dir.clone(),
             table,
         })
-    }
-
-    pub fn dir(&self) -> &TableDir {
-        &self.dir
     }
 
     pub fn version(&self) -> Option<u64> {
@@ -241,9 +234,7 @@ impl TableLog {
                 .configuration()
                 .get(SCHEMA_PROPERTY)
                 .cloned()),
-            Err(DeltaTableError::NotATable(_)) => Ok(None),
-            Err(DeltaTableError::KernelError(_)) if !lake.table_exists(dir).await? => Ok(None),
-            Err(e) => Err(delta_error(dir, "read the log of")(e)),
+            Err(e) => no_table(lake, dir, e).await,
         }
     }
 
@@ -329,29 +320,6 @@ impl TableLog {
             commits.push(commit);
         }
         Ok(commits)
-    }
-
-    /// The table as of `version`, for time travel.
-    pub async fn at_version(&self, version: u64) -> Result<DeltaTable, LakeError> {
-        let mut table = self.table.clone();
-        table
-            .load_version(version)
-            .await
-            .map_err(delta_error(&self.dir, "read an old version of"))?;
-        Ok(table)
-    }
-
-    /// The table as of a moment: the last version committed at or before it.
-    pub async fn at_time(
-        &self,
-        at: chrono::DateTime<chrono::Utc>,
-    ) -> Result<DeltaTable, LakeError> {
-        let mut table = self.table.clone();
-        table
-            .load_with_datetime(at)
-            .await
-            .map_err(delta_error(&self.dir, "read an old version of"))?;
-        Ok(table)
     }
 
     /// Records the plugin's Hive column list as the table property
@@ -484,6 +452,22 @@ impl TableLog {
             }) => Ok(Committed::Fenced),
             Err(e) => Err(delta_error(&self.dir, "commit to")(e)),
         }
+    }
+}
+
+/// A failed read of `dir`'s log: `None` when the folder holds no Delta
+/// table, else the error.
+async fn no_table<T>(
+    lake: &Lake,
+    dir: &TableDir,
+    error: DeltaTableError,
+) -> Result<Option<T>, LakeError> {
+    match error {
+        DeltaTableError::NotATable(_) => Ok(None),
+        // The kernel refuses a folder that is not there before it looks for
+        // a log: no folder, no table.
+        DeltaTableError::KernelError(_) if !lake.table_exists(dir).await? => Ok(None),
+        e => Err(delta_error(dir, "read the log of")(e)),
     }
 }
 

@@ -646,18 +646,16 @@ impl LakeWriter {
             // writer's commits for these partitions (read when this writer
             // came by another partition of the table), which delta-rs's
             // conflict check would not see, as they are not new to it.
-            let log = self.logs.get_mut(&table).expect("opened above");
-            if log.version().is_some() && log.version() != self.checked.get(&table).copied() {
+            let version = self.logs[&table].version();
+            if let Some(version) = version.filter(|v| self.checked.get(&table) != Some(v)) {
                 let mut app_ids: Vec<String> = files.iter().map(|f| self.app_id(&f.key)).collect();
                 app_ids.sort();
                 app_ids.dedup();
-                let log = self.logs.get(&table).expect("opened above");
                 let mut recorded = Vec::with_capacity(app_ids.len());
                 for app_id in app_ids {
-                    let version = log.txn_version(&app_id).await?;
-                    recorded.push((app_id, version));
+                    let last = self.logs[&table].txn_version(&app_id).await?;
+                    recorded.push((app_id, last));
                 }
-                let version = log.version().expect("checked above");
                 self.drop_committed(dir, files, &recorded).await?;
                 self.checked.insert(table.clone(), version);
                 if files.is_empty() {

@@ -28,9 +28,9 @@ pub(super) struct LakeTable {
     pub dir: TableDir,
     /// The directory's URL: `file:///…/events_buy` or `hdfs://nn:8020/…`.
     pub location: String,
-    /// The table at its latest version.
-    pub table: DeltaTable,
-    pub files: Vec<LakeFile>,
+    /// The table's log at its latest version.
+    pub log: TableLog,
+    lake: Lake,
 }
 
 /// What `GET /tables` and `GET /tables/<name>` say about a table.
@@ -119,13 +119,12 @@ impl Catalog {
                     }
                 },
             };
-            let files = self.lake.files_of(log, &dir)?;
             tables.push(LakeTable {
                 location: self.lake.table_url(&dir),
                 name,
                 dir,
-                table: log.table().clone(),
-                files,
+                log: log.clone(),
+                lake: self.lake.clone(),
             });
         }
         Ok(tables)
@@ -133,6 +132,17 @@ impl Catalog {
 }
 
 impl LakeTable {
+    /// The table at its latest version.
+    pub fn table(&self) -> &DeltaTable {
+        self.log.table()
+    }
+
+    /// Its data files, from the log: listed only where asked for (`GET
+    /// /tables`), not for every query.
+    pub fn files(&self) -> Result<Vec<LakeFile>, QueryError> {
+        Ok(self.lake.files_of(&self.log, &self.dir)?)
+    }
+
     pub fn is_partition(&self, column: &str) -> bool {
         self.dir.partition_columns().contains(&column)
     }

@@ -154,7 +154,7 @@ impl QueryEngine {
         let inner = self.inner.clone();
         self.on_query_threads(async move {
             let session = inner.session().await?;
-            Ok(session.infos())
+            session.infos()
         })
         .await
     }
@@ -166,7 +166,7 @@ impl QueryEngine {
         self.on_query_threads(async move {
             let session = inner.session().await?;
             let mut info = session
-                .infos()
+                .infos()?
                 .into_iter()
                 .find(|t| t.name == name)
                 .ok_or_else(|| session.unknown(&name))?;
@@ -183,7 +183,7 @@ impl QueryEngine {
                 .map(|a| a.value(0) as u64);
             if let Some((table, _)) = session.tables.iter().find(|(t, _)| t.name == name) {
                 let lake = inner.catalog.lake();
-                let mut files: Vec<_> = table.files.iter().map(|f| file_info(lake, f)).collect();
+                let mut files: Vec<_> = table.files()?.iter().map(|f| file_info(lake, f)).collect();
                 files.sort_by(|a, b| a.path.cmp(&b.path));
                 info.files = Some(files);
             }
@@ -257,13 +257,10 @@ impl Inner {
         let request = parse(sql)?;
         let session = self.session().await?;
         let mut result = match request {
-            Request::ShowTables => {
-                let names: Vec<String> = session.infos().into_iter().map(|t| t.name).collect();
-                one_batch(vec![("Table", names)])
-            }
+            Request::ShowTables => one_batch(vec![("Table", session.names())]),
             Request::Describe(name) => {
                 let info = session
-                    .infos()
+                    .infos()?
                     .into_iter()
                     .find(|t| t.name == name)
                     .ok_or_else(|| session.unknown(&name))?;
@@ -441,8 +438,8 @@ impl Inner {
         let Some((table, _)) = session.tables.iter().find(|(t, _)| t.name == base) else {
             return Ok(None);
         };
-        let latest = table.table.version().unwrap_or(0);
-        let mut at = table.table.clone();
+        let latest = table.table().version().unwrap_or(0);
+        let mut at = table.table().clone();
         let loaded = if let Some(version) =
             spec.strip_prefix('v').and_then(|v| v.parse::<u64>().ok())
         {
@@ -474,7 +471,7 @@ impl Inner {
     /// pruned by the partition values and statistics there.
     async fn delta_table(&self, table: &LakeTable) -> Result<Arc<dyn TableProvider>, QueryError> {
         table
-            .table
+            .table()
             .table_provider()
             .await
             .map_err(|e| self.failed(e))
@@ -490,23 +487,27 @@ impl Session {
     fn unknown(&self, name: &str) -> QueryError {
         QueryError::UnknownTable {
             name: name.to_string(),
-            known: self.infos().into_iter().map(|t| t.name).collect(),
+            known: self.names(),
         }
     }
 
     /// Tables (with their partition columns) and views, in name order.
-    fn infos(&self) -> Vec<TableInfo> {
-        let tables = self.tables.iter().map(|(table, schema)| TableInfo {
-            name: table.name.clone(),
-            kind: table.kind(),
-            location: Some(table.location.clone()),
-            columns: columns_of(schema, |c| table.is_partition(c)),
-            file_count: table.files.len(),
-            bytes: table.files.iter().map(|f| f.size).sum(),
-            row_count: None,
-            files: None,
-            sql: None,
-        });
+    fn infos(&self) -> Result<Vec<TableInfo>, QueryError> {
+        let mut infos = Vec::with_capacity(self.tables.len() + self.views.len());
+        for (table, schema) in &self.tables {
+            let files = table.files()?;
+            infos.push(TableInfo {
+                name: table.name.clone(),
+                kind: table.kind(),
+                location: Some(table.location.clone()),
+                columns: columns_of(schema, |c| table.is_partition(c)),
+                file_count: files.len(),
+                bytes: files.iter().map(|f| f.size).sum(),
+                row_count: None,
+                files: None,
+                sql: None,
+            });
+        }
         let views = self.views.iter().map(|(name, sql, schema)| TableInfo {
             name: name.clone(),
             kind: "view",
@@ -518,9 +519,18 @@ impl Session {
             files: None,
             sql: Some(sql.clone()),
         });
-        let mut infos: Vec<TableInfo> = tables.chain(views).collect();
+        infos.extend(views);
         infos.sort_by(|a, b| a.name.cmp(&b.name));
-        infos
+        Ok(infos)
+    }
+
+    /// The names of the tables and views, in order.
+    fn names(&self) -> Vec<String> {
+        let tables = self.tables.iter().map(|(table, _)| table.name.clone());
+        let views = self.views.iter().map(|(name, _, _)| name.clone());
+        let mut names: Vec<String> = tables.chain(views).collect();
+        names.sort();
+        names
     }
 }
 
