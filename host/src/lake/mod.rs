@@ -12,7 +12,10 @@
 //!
 //! - `layout.rs`: the naming rules and progress app ids;
 //! - `store.rs`: [`Lake`], the storage behind a URL (`file://`, `hdfs://`);
-//! - `table_log.rs`: [`TableLog`], one table's Delta log and its commits;
+//! - `table_log.rs`: [`TableLog`], one table's Delta log through delta-rs
+//!   (files, history, schema changes, maintenance);
+//! - `append_log.rs`: [`AppendLog`], the writer's appends through the Delta
+//!   kernel, at a cost that does not grow with the table;
 //! - `stats.rs`: a file's statistics for the log;
 //! - `maintain.rs`: compaction, vacuum and log cleanup;
 //! - `convert.rs`: a lake of an earlier sluice made Delta in place;
@@ -20,6 +23,7 @@
 //! - `retry.rs`: [`Retry`], backoff for transient storage errors;
 //! - `error.rs`: [`LakeError`].
 
+mod append_log;
 mod convert;
 mod error;
 mod layout;
@@ -31,13 +35,14 @@ mod store;
 mod table_log;
 mod writer;
 
+pub use append_log::AppendLog;
 pub use convert::{Converted, convert_lake, unconverted};
 pub use error::LakeError;
 pub use layout::{DEAD_LETTERS_DIR, PartName, TableDir, app_id};
 pub use maintain::{CompactPolicy, Compacted, clean_log, compact_table, vacuum_table};
 pub use retry::{Retry, Transient};
 pub use store::{Lake, LakeFile, SCHEMA_KEY};
-pub use table_log::{Commit, Committed, LogFile, NewFile, TableLog};
+pub use table_log::{Commit, LogFile, TableLog};
 pub use writer::{Durable, LakeWriter, RollPolicy, Rows};
 
 /// Log filter directives for delta-rs and its kernel: their own lines are

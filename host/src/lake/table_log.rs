@@ -1,19 +1,9 @@
 //! One table's Delta log (`<lake>/<table>/_delta_log/`), through the
-//! `deltalake` crate: the table opened or created, its snapshot kept, the
-//! Kafka progress it records, and the commit that makes a flush durable.
-//!
-//! A flush is one commit: the `add` actions of the files it wrote (with
-//! their statistics) and, in the same commit, one `txn` action per Kafka
-//! partition: app id from pipeline, topic and partition, version the last
-//! offset written, as kafka-delta-ingest does. Rows and progress become
-//! durable together.
-//!
-//! The commit is made against the snapshot the writer last read. If any
-//! commit since then set one of its app ids (another member took the
-//! partition over, and this writer is a zombie), delta-rs refuses it with
-//! a conflict: [`Committed::Fenced`]. Commits for other app ids (the other
-//! partitions of a split consumer group, compaction) are retried past
-//! transparently.
+//! `deltalake` crate, for everything that needs the table's files: queries,
+//! compaction, vacuum, history, conversion, creating a table and changing
+//! its schema. delta-rs's snapshot holds every active file with its
+//! statistics; the writer's appends go through the lean kernel snapshot of
+//! `append_log.rs` instead.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,9 +11,9 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::kernel::engine::arrow_conversion::{TryFromArrow as _, TryIntoArrow as _};
 use deltalake::kernel::transaction::{
-    CommitBuilder, CommitConflictError, CommitProperties, TableReference, TransactionError,
+    CommitBuilder, CommitProperties, TableReference, TransactionError,
 };
-use deltalake::kernel::{Action, Add, MetadataExt as _, StructType, Transaction};
+use deltalake::kernel::{Action, MetadataExt as _, StructType};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::table::config::TableProperty;
 use deltalake::table::state::DeltaTableState;
@@ -31,6 +21,7 @@ use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use serde_json::Value;
 
 use super::LakeError;
+use super::append_log::Committed;
 use super::layout::TableDir;
 use super::log_store::LeanLogStore;
 use super::store::Lake;
@@ -44,19 +35,6 @@ pub const SCHEMA_PROPERTY: &str = "sluice.schema";
 /// with a JSON decoder of about 3 MiB: 100 of them made a 300 MiB peak on
 /// every fresh read, which the allocator kept.
 pub const CHECKPOINT_INTERVAL: &str = "10";
-
-/// A file written into a table's folder, about to be committed.
-#[derive(Debug, Clone)]
-pub struct NewFile {
-    /// Relative to the table's folder: `date=2026-12-07/part-….parquet`.
-    pub path: String,
-    pub size: i64,
-    /// `date`, and `pipeline` for dead letters.
-    pub partition_values: Vec<(String, String)>,
-    /// The `stats` JSON (see `stats.rs`).
-    pub stats: String,
-    pub modified_ms: i64,
-}
 
 /// One version of a table, as `sluice history` shows it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -87,17 +65,6 @@ pub struct LogFile {
     pub rows: Option<u64>,
 }
 
-/// What a commit came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Committed {
-    /// In the log as this version.
-    Version(u64),
-    /// Refused: a commit since this writer's snapshot set one of its app
-    /// ids, or changed the table's schema. Refresh, drop what is already
-    /// in, and commit the rest.
-    Fenced,
-}
-
 #[derive(Clone)]
 pub struct TableLog {
     dir: TableDir,
@@ -114,7 +81,7 @@ impl std::fmt::Debug for TableLog {
 }
 
 /// The Delta error as a lake error about `dir`.
-fn delta_error<E: Into<DeltaTableError>>(
+pub(super) fn delta_error<E: Into<DeltaTableError>>(
     dir: &TableDir,
     op: &'static str,
 ) -> impl Fn(E) -> LakeError + use<E> {
@@ -356,101 +323,62 @@ impl TableLog {
         Ok(Arc::new(schema))
     }
 
-    /// Commits `files` and the Kafka progress `txns` (app id, last offset)
-    /// as one version. With `new_schema` (the rows' columns, and their Hive
-    /// text), the table's schema becomes it (new nullable columns) in the
-    /// same commit. `info` goes into the commit's `commitInfo`.
-    pub async fn commit(
+    /// Makes the table's schema `schema` (the rows' columns, partition
+    /// columns added; new columns nullable) and, with `text`, its
+    /// `sluice.schema`, in a commit of its own.
+    pub async fn change_schema(
         &mut self,
-        files: &[NewFile],
-        txns: &[(String, i64)],
-        new_schema: Option<(&Schema, Option<&str>)>,
-        info: &[(String, Value)],
+        schema: &Schema,
+        text: Option<&str>,
     ) -> Result<Committed, LakeError> {
-        let mut actions: Vec<Action> = Vec::with_capacity(files.len() + 1);
-        if let Some((schema, text)) = new_schema {
-            let snapshot = self.snapshot()?;
-            let columns =
-                delta_schema(&self.dir, schema).map_err(delta_error(&self.dir, "describe"))?;
-            let mut metadata = snapshot
-                .metadata()
-                .clone()
-                .with_schema(&columns)
-                .map_err(delta_error(&self.dir, "change the schema of"))?;
-            if let Some(text) = text {
-                metadata = metadata
-                    .add_config_key(SCHEMA_PROPERTY.to_string(), text.to_string())
-                    .map_err(delta_error(&self.dir, "change the schema of"))?;
-            }
-            actions.push(Action::Metadata(metadata));
-        }
-        for file in files {
-            actions.push(Action::Add(Add {
-                path: file.path.clone(),
-                partition_values: file
-                    .partition_values
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Some(v.clone())))
-                    .collect::<HashMap<_, _>>(),
-                size: file.size,
-                modification_time: file.modified_ms,
-                data_change: true,
-                stats: Some(file.stats.clone()),
-                ..Default::default()
-            }));
-        }
-        let now_ms = chrono::Utc::now().timestamp_millis();
-        let properties = CommitProperties::default()
-            .with_application_transactions(
-                txns.iter()
-                    .map(|(app_id, version)| {
-                        Transaction::new_with_last_update(app_id, *version, Some(now_ms))
-                    })
-                    .collect(),
-            )
-            .with_metadata(info.iter().cloned().chain([(
-                "isBlindAppend".to_string(),
-                Value::Bool(new_schema.is_none()),
-            )]))
-            // Expired-log cleanup lists the whole log on every commit; the
-            // maintenance pass does it instead.
-            .with_cleanup_expired_logs(Some(false));
-        let operation = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by: Some(
-                self.dir
-                    .partition_columns()
-                    .iter()
-                    .map(|c| c.to_string())
-                    .collect(),
-            ),
-            predicate: None,
-        };
         let snapshot = self.snapshot()?;
-        let committed = CommitBuilder::from(properties)
-            .with_actions(actions)
-            .build(
-                Some(snapshot as &dyn TableReference),
-                self.table.log_store(),
-                operation,
-            )
-            .await;
+        let columns =
+            delta_schema(&self.dir, schema).map_err(delta_error(&self.dir, "describe"))?;
+        let current = snapshot.schema();
+        let added: Vec<_> = columns
+            .fields()
+            .filter(|f| current.field(f.name()).is_none())
+            .cloned()
+            .collect();
+        let mut metadata = snapshot
+            .metadata()
+            .clone()
+            .with_schema(&columns)
+            .map_err(delta_error(&self.dir, "change the schema of"))?;
+        if let Some(text) = text {
+            metadata = metadata
+                .add_config_key(SCHEMA_PROPERTY.to_string(), text.to_string())
+                .map_err(delta_error(&self.dir, "change the schema of"))?;
+        }
+        let committed =
+            CommitBuilder::from(CommitProperties::default().with_cleanup_expired_logs(Some(false)))
+                .with_actions(vec![Action::Metadata(metadata)])
+                .build(
+                    Some(snapshot as &dyn TableReference),
+                    self.table.log_store(),
+                    DeltaOperation::AddColumn { fields: added },
+                )
+                .await;
         match committed {
             Ok(finalized) => {
-                let version = finalized.version();
                 self.table.state = Some(finalized.snapshot());
-                Ok(Committed::Version(version))
+                Ok(Committed::Version(finalized.version()))
             }
-            // Another writer set one of these app ids (a zombie's commit),
-            // or changed the schema (widened it): refresh and try again.
+            // Another writer changed the table meanwhile: read it again.
             Err(DeltaTableError::Transaction {
-                source:
-                    TransactionError::CommitConflict(
-                        CommitConflictError::ConcurrentTransaction
-                        | CommitConflictError::MetadataChanged,
-                    ),
-            }) => Ok(Committed::Fenced),
-            Err(e) => Err(delta_error(&self.dir, "commit to")(e)),
+                source: TransactionError::CommitConflict(_),
+            }) => Ok(Committed::Conflict),
+            Err(e) => Err(delta_error(&self.dir, "change the schema of")(e)),
+        }
+    }
+
+    /// Whether `dir` holds a Delta table, from its protocol and metadata
+    /// alone.
+    pub async fn exists(lake: &Lake, dir: &TableDir) -> Result<bool, LakeError> {
+        let log_store = TableLog::builder(lake, dir)?.log_store();
+        match deltalake::kernel::Snapshot::try_new(log_store.as_ref(), None).await {
+            Ok(_) => Ok(true),
+            Err(e) => Ok(no_table::<()>(lake, dir, e).await?.is_some()),
         }
     }
 }

@@ -771,6 +771,56 @@ async fn convert_makes_an_earlier_lake_delta_in_place(lake: Lake) {
     assert_eq!(spans(&writer.flush_all().await.unwrap()), [(0, 20, 24)]);
 }
 
+/// Enough flushes for checkpoints: each commit is the kernel's append, and
+/// what it writes is whole Delta to delta-rs (statistics, progress, the
+/// commit's own fields) and to a fresh reader after the checkpoints.
+async fn a_long_log_is_checkpointed_and_read_back_whole(lake: Lake) {
+    let mut writer = LakeWriter::new(lake.clone(), RollPolicy::default(), PIPELINE);
+    let plugins = vec![("sluice.plugins".to_string(), "is_purchase@1#ab".to_string())];
+    for flush in 0..25 {
+        writer
+            .append(&table(), run(0, flush * 2..flush * 2 + 2).rows(), &plugins)
+            .await
+            .unwrap();
+        writer.flush_all().await.unwrap();
+    }
+    let names = all_log_names(&lake, &table()).await;
+    // One checkpoint per `delta.checkpointInterval` (10) commits.
+    let checkpoints = names
+        .iter()
+        .filter(|n| n.ends_with(".checkpoint.parquet"))
+        .count();
+    assert_eq!(checkpoints, 2, "{names:?}");
+    assert!(names.iter().any(|n| n == "_last_checkpoint"), "{names:?}");
+    let log = TableLog::open(&lake, &table()).await.unwrap().unwrap();
+    let files = log.files().unwrap();
+    assert_eq!(files.len(), 25);
+    assert!(files.iter().all(|f| f.rows == Some(2)), "{files:?}");
+    assert_eq!(progress(&lake, &table()).await, [(0, 49)].into());
+    assert_eq!(rows_in(&lake, &table()).await, 50);
+    let last = &log.history(1).await.unwrap()[0];
+    assert_eq!(last.operation, "WRITE");
+    assert_eq!(last.pipeline.as_deref(), Some(PIPELINE));
+    assert_eq!(last.plugins, ["is_purchase@1#ab"]);
+    assert_eq!((last.files_added, last.rows_added), (1, 2));
+    assert_eq!(last.progress, [(app_id(PIPELINE, TOPIC, 0, 0), 49)]);
+}
+
+/// The names in a table's `_delta_log/`.
+async fn all_log_names(lake: &Lake, dir: &TableDir) -> Vec<String> {
+    let prefix = lake.dir_path(dir).clone().join("_delta_log");
+    let objects: Vec<_> = lake
+        .object_store()
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .unwrap();
+    objects
+        .iter()
+        .filter_map(|o| o.location.filename().map(str::to_string))
+        .collect()
+}
+
 macro_rules! storage_contract {
     ($($name:ident),* $(,)?) => {
         mod local {
@@ -825,6 +875,7 @@ storage_contract!(
     a_zombie_that_read_the_table_since_is_fenced_too,
     convert_makes_an_earlier_lake_delta_in_place,
     a_reset_topic_is_refused_until_a_new_incarnation,
+    a_long_log_is_checkpointed_and_read_back_whole,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

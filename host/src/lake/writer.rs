@@ -44,10 +44,10 @@ use parquet::schema::types::ColumnPath;
 use serde_json::Value;
 
 use super::LakeError;
+use super::append_log::{AppendLog, Committed, NewFile};
 use super::layout::{PartName, TableDir, app_id, check_topic, date_of, day_of, file_tag};
 use super::stats::file_stats;
 use super::store::{Lake, SCHEMA_KEY};
-use super::table_log::{Committed, NewFile, TableLog};
 
 /// When an open file is sealed and published.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +160,7 @@ pub struct LakeWriter {
     /// Per key seen so far: the last offset taken, in the lake or buffered.
     taken: HashMap<Key, Option<i64>>,
     /// The Delta logs of the tables written, by table name.
-    logs: HashMap<String, TableLog>,
+    logs: HashMap<String, AppendLog>,
     /// Where each (topic, partition) ended when it was assigned.
     ends: HashMap<(String, i32), i64>,
     /// Per table, the version whose progress this writer has checked its
@@ -420,7 +420,7 @@ impl LakeWriter {
                 log.refresh().await?;
                 log.txn_version(&app_id).await?
             }
-            None => match TableLog::open(&self.lake, &key.dir).await? {
+            None => match AppendLog::open(&self.lake, &key.dir).await? {
                 Some(log) => {
                     let last = log.txn_version(&app_id).await?;
                     self.logs.insert(table.clone(), log);
@@ -638,16 +638,18 @@ impl LakeWriter {
             let newest = files.last().expect("a table with sealed files");
             let text = schema_text(&newest.metadata);
             let log =
-                TableLog::open_or_create(&self.lake, dir, &newest.schema, text.as_deref()).await?;
+                AppendLog::open_or_create(&self.lake, dir, &newest.schema, text.as_deref()).await?;
             self.logs.insert(table.clone(), log);
         }
+        // Whether this commit already changed the table's schema.
+        let mut widened = false;
         loop {
             // The fence, first line: the snapshot may already hold another
             // writer's commits for these partitions (read when this writer
             // came by another partition of the table), which delta-rs's
             // conflict check would not see, as they are not new to it.
             let version = self.logs[&table].version();
-            if let Some(version) = version.filter(|v| self.checked.get(&table) != Some(v)) {
+            if self.checked.get(&table) != Some(&version) {
                 let mut app_ids: Vec<String> = files.iter().map(|f| self.app_id(&f.key)).collect();
                 app_ids.sort();
                 app_ids.dedup();
@@ -693,13 +695,28 @@ impl LakeWriter {
                 })
                 .collect();
             let log = self.logs.get_mut(&table).expect("opened above");
-            let widened = widened_schema(log, files)?;
+            // New columns (a plugin version that added some): a schema
+            // change commit first, then the rows.
+            if let Some((schema, text)) = widened_schema(log, files)? {
+                if widened {
+                    return Err(LakeError::Delta {
+                        op: "change the schema of",
+                        table,
+                        source: Box::new(deltalake::DeltaTableError::Generic(
+                            "the log still lacks the new columns after the schema change"
+                                .to_string(),
+                        )),
+                    });
+                }
+                match log.widen(&self.lake, &schema, text.as_deref()).await? {
+                    Committed::Version(_) => widened = true,
+                    Committed::Conflict => log.refresh().await?,
+                }
+                continue;
+            }
             let info = commit_info(&self.pipeline, self.incarnation, files);
-            let new_schema = widened
-                .as_ref()
-                .map(|(schema, text)| (schema.as_ref(), text.as_deref()));
             let committing = Instant::now();
-            let committed = log.commit(&new_files, &progress, new_schema, &info).await?;
+            let committed = log.commit(&new_files, &progress, &info).await?;
             metrics::histogram!(crate::telemetry::COMMIT_SECONDS, "table" => table.clone())
                 .record(committing.elapsed().as_secs_f64());
             match committed {
@@ -710,9 +727,10 @@ impl LakeWriter {
                     }
                     return Ok(());
                 }
-                // Refused: another writer set one of these app ids after the
-                // snapshot. The check above drops what it committed.
-                Committed::Fenced => log.refresh().await?,
+                // Another commit took the version: read it, and the check
+                // above drops what another writer committed for these
+                // partitions (the zombie fence).
+                Committed::Conflict => log.refresh().await?,
             }
         }
     }
@@ -801,7 +819,7 @@ fn schema_text(metadata: &[(String, String)]) -> Option<String> {
 /// The table's schema widened to the newest file's, when that file has
 /// columns the table has not (a plugin version that added columns).
 fn widened_schema(
-    log: &TableLog,
+    log: &AppendLog,
     files: &[SealedFile],
 ) -> Result<Option<(SchemaRef, Option<String>)>, LakeError> {
     let Some(newest) = files.last() else {
