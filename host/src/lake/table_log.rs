@@ -18,6 +18,7 @@ use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::table::config::TableProperty;
 use deltalake::table::state::DeltaTableState;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use object_store::ObjectStoreExt as _;
 use serde_json::Value;
 
 use super::LakeError;
@@ -163,8 +164,20 @@ impl TableLog {
         &self.table
     }
 
-    /// Reads the commits made since the snapshot, if any.
+    /// Reads the commits made since the snapshot, if any. Whether there are
+    /// is one look for the next version's commit file: delta-rs would list
+    /// the whole `_delta_log` (thousands of files a day) to find out, on
+    /// every query.
     pub async fn refresh(&mut self) -> Result<(), LakeError> {
+        if let Some(version) = self.table.version() {
+            let next = deltalake::logstore::commit_uri_from_version(Some(version + 1));
+            // Any other failure: delta-rs's own read says what is wrong.
+            if let Err(object_store::Error::NotFound { .. }) =
+                self.table.log_store().object_store(None).head(&next).await
+            {
+                return Ok(());
+            }
+        }
         self.table
             .update_incremental(None)
             .await
