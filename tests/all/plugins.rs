@@ -23,7 +23,7 @@ fn is_purchase_keeps_only_sword_purchases() {
         assert_eq!(e["event_type"], "purchase_sword");
     }
     assert_eq!(out.dropped, lines.len() - 2);
-    assert!(out.dead_letters.is_empty());
+    assert!(out.failures.is_empty());
     // Kept events are the input's own bytes, with the input's metadata.
     assert_eq!(out.json(&out.survivors[0]), lines[1].as_bytes());
     assert_eq!(out.survivors[0].meta.offset, 101);
@@ -111,13 +111,13 @@ fn event_ops_splits_guild_joins_and_rejects_events_without_a_type() {
     let events = survivors(&out);
     // 12 events: 1 rejected, 2 joins split in two, 9 kept.
     assert_eq!(events.len(), 13);
-    assert_eq!(out.dead_letters.len(), 1);
-    let dl = &out.dead_letters[0];
+    assert_eq!(out.failures.len(), 1);
+    let dl = &out.failures[0];
     assert_eq!(&*dl.plugin, "event_ops");
     assert_eq!(&*dl.plugin_version, "0.1.0");
     assert!(dl.reason.contains("event_type"), "{}", dl.reason);
     assert_eq!(
-        dl.raw_event,
+        out.raw_event(dl),
         lines[10].as_bytes(),
         "the dead letter keeps the original event"
     );
@@ -160,9 +160,9 @@ fn a_chain_runs_plugins_in_order() {
     let out = chain.process(&batch).unwrap();
     let events = survivors(&out);
     assert_eq!(events.len(), 10);
-    assert_eq!(out.dead_letters.len(), 1);
+    assert_eq!(out.failures.len(), 1);
     assert_eq!(
-        out.dead_letters[0].raw_event,
+        out.raw_event(&out.failures[0]),
         reference_lines()[10].as_bytes()
     );
     let stats: Vec<_> = chain

@@ -22,10 +22,10 @@ fn contained(kind: &str) -> String {
     let out = chain.process(&batch).unwrap();
     assert_eq!(out.survivors.len(), 2, "{kind}: the good events go on");
     assert!(out.survivors.iter().all(|s| out.json(s) == OK.as_bytes()));
-    assert_eq!(out.dead_letters.len(), 1, "{kind}");
-    let dl = &out.dead_letters[0];
+    assert_eq!(out.failures.len(), 1, "{kind}");
+    let dl = &out.failures[0];
     assert_eq!(dl.meta.offset, 101);
-    assert_eq!(dl.raw_event, hostile_event(kind).as_bytes());
+    assert_eq!(out.raw_event(dl), hostile_event(kind).as_bytes());
     assert_eq!(&*dl.plugin, "hostile");
     assert_eq!(&*dl.plugin_version, "0.1.0");
     // The host goes on: the same chain handles the next batch.
@@ -82,8 +82,8 @@ fn a_broken_contract_fails_the_batch_it_broke() {
     let batch = batch_of(&[OK.to_string(), hostile_event("wrong_count")]);
     let out = chain.process(&batch).unwrap();
     assert!(out.survivors.is_empty());
-    assert_eq!(out.dead_letters.len(), 2);
-    for dl in &out.dead_letters {
+    assert_eq!(out.failures.len(), 2);
+    for dl in &out.failures {
         assert!(
             dl.reason
                 .contains("broke the contract: returned 0 outcomes for 2 events"),
@@ -102,10 +102,10 @@ fn one_poison_event_in_1024_costs_one_dead_letter() {
     let batch = batch_of(&events);
     let out = chain.process(&batch).unwrap();
     assert_eq!(out.survivors.len(), 1023);
-    assert_eq!(out.dead_letters.len(), 1);
-    assert_eq!(out.dead_letters[0].meta.offset, 800);
+    assert_eq!(out.failures.len(), 1);
+    assert_eq!(out.failures[0].meta.offset, 800);
     assert!(
-        out.dead_letters[0]
+        out.failures[0]
             .reason
             .contains("poison event at offset 800")
     );
@@ -127,7 +127,7 @@ fn a_loop_in_a_batch_is_isolated_with_the_rest_kept() {
     let batch = batch_of(&events);
     let out = chain.process(&batch).unwrap();
     assert_eq!(out.survivors.len(), 62);
-    let reasons: Vec<&str> = out.dead_letters.iter().map(|d| d.reason.as_str()).collect();
+    let reasons: Vec<&str> = out.failures.iter().map(|d| d.reason.as_str()).collect();
     assert_eq!(reasons.len(), 2);
     assert!(reasons[0].starts_with("timed out"), "{reasons:?}");
     assert!(reasons[1].starts_with("panicked"), "{reasons:?}");
@@ -141,7 +141,7 @@ fn the_sandbox_has_no_files_no_env_and_a_batch_clock_and_seeded_random() {
         let mut chain = PluginChain::new([load(&engine, "hostile")]);
         let batch = batch_of(&events);
         let out = chain.process(&batch).unwrap();
-        assert!(out.dead_letters.is_empty(), "{:?}", out.dead_letters);
+        assert!(out.failures.is_empty(), "{:?}", out.failures);
         survivors(&out)
             .into_iter()
             .map(|(_, e)| e)
@@ -170,7 +170,7 @@ fn a_plugin_failing_most_events_stops_the_chain() {
     for _ in 0..2 {
         let batch = batch_of(&broken);
         let out = chain.process(&batch).unwrap();
-        assert_eq!(out.dead_letters.len(), 20);
+        assert_eq!(out.failures.len(), 20);
     }
     let batch = batch_of(&broken);
     let err = chain.process(&batch).unwrap_err();
@@ -206,7 +206,7 @@ fn sleeping_takes_no_time_and_a_frozen_clock_cannot_be_waited_out() {
     let batch = batch_of(&[hostile_event("sleep")]);
     let out = chain.process(&batch).unwrap();
     assert_eq!(out.survivors.len(), 1);
-    assert!(out.dead_letters.is_empty());
+    assert!(out.failures.is_empty());
     // Busy-waiting for the clock to move never ends: the deadline stops it.
     let reason = contained("spin_clock");
     assert!(reason.starts_with("timed out"), "{reason}");
@@ -226,27 +226,27 @@ fn new_events_are_capped_per_input_event_and_per_call() {
     let batch = batch_of(&[flood(1_000), flood(1_001), OK.to_string()]);
     let out = chain.process(&batch).unwrap();
     assert_eq!(out.survivors.len(), 1_001);
-    assert_eq!(out.dead_letters.len(), 1);
-    assert_eq!(out.dead_letters[0].meta.offset, 101);
+    assert_eq!(out.failures.len(), 1);
+    assert_eq!(out.failures[0].meta.offset, 101);
     assert!(
-        out.dead_letters[0]
+        out.failures[0]
             .reason
             .contains("returned 1001 events for one event, over the limit of 1000"),
         "{}",
-        out.dead_letters[0].reason
+        out.failures[0].reason
     );
     // Three events of 1,000 in one call: the third passes the call's 2,500.
     let batch = batch_of(&[flood(1_000), flood(1_000), flood(1_000), OK.to_string()]);
     let out = chain.process(&batch).unwrap();
     assert_eq!(out.survivors.len(), 2_001);
-    assert_eq!(out.dead_letters.len(), 1);
-    assert_eq!(out.dead_letters[0].meta.offset, 102);
+    assert_eq!(out.failures.len(), 1);
+    assert_eq!(out.failures[0].meta.offset, 102);
     assert!(
-        out.dead_letters[0]
+        out.failures[0]
             .reason
             .contains("more than 2500 new events in one call of 4 events"),
         "{}",
-        out.dead_letters[0].reason
+        out.failures[0].reason
     );
 }
 
@@ -260,7 +260,7 @@ fn log_lines_are_capped_per_batch_however_often_a_poison_event_splits_it() {
     events[700] = hostile_event("panic");
     let batch = batch_of(&events);
     let out = chain.process(&batch).unwrap();
-    assert_eq!(out.dead_letters.len(), 1);
+    assert_eq!(out.failures.len(), 1);
     assert_eq!(out.survivors.len(), 1023);
     drop(out);
     let (_, stats) = chain.stats().next().unwrap();

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::lake::{Durable, Rows, SCHEMA_KEY};
-use crate::plugin::EventBatch;
+use crate::plugin::{EventBatch, EventMeta};
 use crate::source::SourceBatch;
 use crate::table::{DeadLetter, Event, check_event, dead_letter_batch};
 
@@ -30,18 +30,11 @@ impl Pipeline {
             let json = all.event(i);
             let problem = check_event(json, &self.limits).err().map(|r| r.to_string());
             if let Some(reason) = problem {
-                let meta = all.meta(i);
-                dead.push(DeadLetter {
-                    raw_event: DeadLetter::keep_raw_event(json),
-                    table: None,
-                    plugin: None,
-                    plugin_version: None,
+                dead.push(DeadLetter::at_entry(
+                    &event_at(json, all.meta(i)),
+                    topic,
                     reason,
-                    topic: topic.to_string(),
-                    partition: meta.partition,
-                    offset: meta.offset,
-                    timestamp_ms: meta.timestamp_ms,
-                });
+                ));
                 rejected_at_entry.push(i);
             }
         }
@@ -72,25 +65,19 @@ impl Pipeline {
                 unrouted += 1;
                 continue;
             };
-            per_table.entry(table).or_default().push(Event {
-                json: out.json(s),
-                timestamp_ms: s.meta.timestamp_ms,
-                partition: s.meta.partition,
-                offset: s.meta.offset,
-            });
+            per_table
+                .entry(table)
+                .or_default()
+                .push(event_at(out.json(s), s.meta));
         }
-        for dl in &out.dead_letters {
-            dead.push(DeadLetter {
-                raw_event: DeadLetter::keep_raw_event(&dl.raw_event),
-                table: None,
-                plugin: Some(dl.plugin.to_string()),
-                plugin_version: Some(dl.plugin_version.to_string()),
-                reason: dl.reason.clone(),
-                topic: topic.to_string(),
-                partition: dl.meta.partition,
-                offset: dl.meta.offset,
-                timestamp_ms: dl.meta.timestamp_ms,
-            });
+        for failure in &out.failures {
+            dead.push(DeadLetter::from_plugin(
+                &event_at(out.raw_event(failure), failure.meta),
+                topic,
+                &failure.plugin,
+                &failure.plugin_version,
+                failure.reason.clone(),
+            ));
         }
 
         let lineage = self.lineage();
@@ -101,19 +88,7 @@ impl Pipeline {
             let events = &per_table[table];
             let Some(sink) = self.tables.get_mut(table) else {
                 for e in events {
-                    dead.push(DeadLetter {
-                        raw_event: DeadLetter::keep_raw_event(e.json),
-                        table: Some(table.to_string()),
-                        plugin: None,
-                        plugin_version: None,
-                        reason: format!(
-                            "routed to table `{table}`, which this pipeline does not have"
-                        ),
-                        topic: topic.to_string(),
-                        partition: e.partition,
-                        offset: e.offset,
-                        timestamp_ms: e.timestamp_ms,
-                    });
+                    dead.push(DeadLetter::unrouted(e, topic, table));
                 }
                 continue;
             };
@@ -202,5 +177,15 @@ impl Pipeline {
             ("sluice.pipeline".into(), self.name.to_string()),
             ("sluice.plugins".into(), plugins.join(",")),
         ]
+    }
+}
+
+/// The table layer's view of an event: its JSON and where it came from.
+fn event_at(json: &[u8], meta: EventMeta) -> Event<'_> {
+    Event {
+        json,
+        timestamp_ms: meta.timestamp_ms,
+        partition: meta.partition,
+        offset: meta.offset,
     }
 }

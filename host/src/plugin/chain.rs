@@ -1,7 +1,8 @@
 //! A plugin chain: the plugins of one pipeline, run in order over a batch.
 //! Events a plugin keeps or routes go on unchanged (no copy when every event
 //! passes); replaced events go on as the new events; dropped events are
-//! counted; failed events become dead letters carrying the original event.
+//! counted; failed events are reported as [`PluginFailure`]s naming the
+//! original event, which the pipeline keeps as dead letters.
 //! The chain also watches for a broken deploy: a plugin that fails most
 //! events of several batches in a row stops the chain instead of pouring the
 //! stream into dead letters.
@@ -13,23 +14,24 @@ use super::error::ChainError;
 use super::loaded::Plugin;
 use super::runner::{NewEvents, PluginRunner, PluginStats, RunResult, Verdict};
 
-/// A dead letter keeps at most this much of the original event.
-pub const DEAD_LETTER_RAW_BYTES: usize = 64 << 10;
 /// A batch counts against a plugin only if it has at least this many events...
 const STRIKE_MIN_EVENTS: usize = 16;
 /// ...and more than half of them failed. This many such batches in a row
 /// stop the chain.
 const STRIKES_TO_STOP: u32 = 3;
 
-/// An event the chain could not process, for the dead-letter table.
+/// An event a plugin failed: it trapped, ran out of fuel or memory, or
+/// refused the event. The pipeline keeps it as a dead letter
+/// (`table::DeadLetter::from_plugin`) with the original event
+/// ([`ChainOutput::raw_event`]).
 #[derive(Debug, Clone)]
-pub struct DeadLetter {
-    /// The event as it came from Kafka, cut to [`DEAD_LETTER_RAW_BYTES`].
-    pub raw_event: Vec<u8>,
+pub struct PluginFailure {
+    /// Index of the input event it came from.
+    pub source: u32,
+    pub meta: EventMeta,
     pub plugin: Arc<str>,
     pub plugin_version: Arc<str>,
     pub reason: String,
-    pub meta: EventMeta,
 }
 
 /// An event that made it through the chain.
@@ -59,7 +61,7 @@ pub struct ChainOutput<'a> {
     current: Option<EventBatch>,
     new_events: NewEvents,
     pub survivors: Vec<Survivor>,
-    pub dead_letters: Vec<DeadLetter>,
+    pub failures: Vec<PluginFailure>,
     pub dropped: usize,
 }
 
@@ -74,6 +76,11 @@ impl<'a> ChainOutput<'a> {
                 .event(i as usize),
             JsonRef::New(j) => self.new_events.event(j as usize),
         }
+    }
+
+    /// The original event a plugin failed.
+    pub fn raw_event(&self, failure: &PluginFailure) -> &'a [u8] {
+        self.input.event(failure.source as usize)
     }
 
     /// The batch the chain was given, with the original events.
@@ -137,7 +144,7 @@ impl PluginChain {
             current: None,
             new_events: NewEvents::default(),
             survivors: Vec::new(),
-            dead_letters: Vec::new(),
+            failures: Vec::new(),
             dropped: 0,
         };
         let last = self.stages.len().checked_sub(1);
@@ -195,8 +202,8 @@ impl PluginChain {
                     }
                     Verdict::Drop => out.dropped += 1,
                     Verdict::Fail(reason) => out
-                        .dead_letters
-                        .push(dead_letter(plugin, input, sources[i], reason)),
+                        .failures
+                        .push(failure(plugin, input, sources[i], reason)),
                 }
             }
             current = Some(next);
@@ -293,8 +300,8 @@ fn collect_survivors(
             }
             Verdict::Drop => out.dropped += 1,
             Verdict::Fail(reason) => out
-                .dead_letters
-                .push(dead_letter(plugin, input, sources[i], reason)),
+                .failures
+                .push(failure(plugin, input, sources[i], reason)),
         }
     }
     out.new_events = result.new_events;
@@ -307,13 +314,12 @@ fn table_of(plugin: &Plugin, chosen: Option<u32>, so_far: &Option<Arc<str>>) -> 
     }
 }
 
-fn dead_letter(plugin: &Plugin, input: &EventBatch, source: u32, reason: String) -> DeadLetter {
-    let raw = input.event(source as usize);
-    DeadLetter {
-        raw_event: raw[..raw.len().min(DEAD_LETTER_RAW_BYTES)].to_vec(),
+fn failure(plugin: &Plugin, input: &EventBatch, source: u32, reason: String) -> PluginFailure {
+    PluginFailure {
+        source,
+        meta: input.meta(source as usize),
         plugin: plugin.name().clone(),
         plugin_version: plugin.version().clone(),
         reason,
-        meta: input.meta(source as usize),
     }
 }

@@ -26,7 +26,7 @@ mod stdio;
 mod trap;
 
 pub use batch::{EventBatch, EventMeta};
-pub use chain::{ChainOutput, DEAD_LETTER_RAW_BYTES, DeadLetter, PluginChain, Survivor};
+pub use chain::{ChainOutput, PluginChain, PluginFailure, Survivor};
 pub use diff::{Change, DiffExample, PluginDiff, diff};
 pub use engine::{PluginEngine, SandboxLimits};
 pub use error::{ChainError, LoadError};

@@ -41,18 +41,58 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
-    /// The dead letter for an event the table decoder refused.
-    pub fn rejected(event: &Event<'_>, reason: &RejectReason, table: &str, topic: &str) -> Self {
+    /// `event` (as it came from `topic`) refused for `reason`, by no plugin
+    /// and for no table yet.
+    fn new(event: &Event<'_>, topic: &str, reason: String) -> Self {
         DeadLetter {
             raw_event: DeadLetter::keep_raw_event(event.json),
-            table: Some(table.to_string()),
+            table: None,
             plugin: None,
             plugin_version: None,
-            reason: reason.to_string(),
+            reason,
             topic: topic.to_string(),
             partition: event.partition,
             offset: event.offset,
             timestamp_ms: event.timestamp_ms,
+        }
+    }
+
+    /// An event refused at the pipeline's entry, before any plugin saw it
+    /// (not a JSON object, too large, too deep).
+    pub fn at_entry(event: &Event<'_>, topic: &str, reason: String) -> Self {
+        DeadLetter::new(event, topic, reason)
+    }
+
+    /// An event a plugin failed: it trapped, ran out of fuel, or refused
+    /// the event. `event` is the event as it entered the chain.
+    pub fn from_plugin(
+        event: &Event<'_>,
+        topic: &str,
+        plugin: &str,
+        plugin_version: &str,
+        reason: String,
+    ) -> Self {
+        DeadLetter {
+            plugin: Some(plugin.to_string()),
+            plugin_version: Some(plugin_version.to_string()),
+            ..DeadLetter::new(event, topic, reason)
+        }
+    }
+
+    /// An event a router sent to a table its pipeline does not have.
+    pub fn unrouted(event: &Event<'_>, topic: &str, table: &str) -> Self {
+        let reason = format!("routed to table `{table}`, which this pipeline does not have");
+        DeadLetter {
+            table: Some(table.to_string()),
+            ..DeadLetter::new(event, topic, reason)
+        }
+    }
+
+    /// An event the table decoder refused.
+    pub fn rejected(event: &Event<'_>, reason: &RejectReason, table: &str, topic: &str) -> Self {
+        DeadLetter {
+            table: Some(table.to_string()),
+            ..DeadLetter::new(event, topic, reason.to_string())
         }
     }
 

@@ -134,8 +134,8 @@ fn run_once(chain: &mut PluginChain, batches: &[EventBatch]) -> anyhow::Result<f
     for batch in batches {
         let out = chain.process(batch)?;
         survivors += out.survivors.len();
-        if !out.dead_letters.is_empty() {
-            bail!("benchmark plugin failed: {}", out.dead_letters[0].reason);
+        if !out.failures.is_empty() {
+            bail!("benchmark plugin failed: {}", out.failures[0].reason);
         }
     }
     std::hint::black_box(survivors);
