@@ -159,14 +159,14 @@ impl HistoryCommand {
                 .await
                 .with_context(|| format!("cannot read the lake at `{}`", config.lake.url))?;
             let dir = table_dir(&self.table)?;
-            let log = crate::lake::TableLog::open(&lake, &dir)
+            let history = crate::lake::TableLog::history(&lake, &dir, self.limit)
                 .await?
                 .with_context(|| format!("no Delta table `{}` in {}", self.table, lake.url()))?;
             println!(
                 "{:>7}  {:<24}  {:<16}  {:>6}  {:>7}  {:>10}  plugins",
                 "version", "time (UTC)", "operation", "added", "removed", "rows"
             );
-            for commit in log.history(self.limit).await? {
+            for commit in history {
                 let time = commit
                     .timestamp_ms
                     .and_then(chrono::DateTime::from_timestamp_millis)

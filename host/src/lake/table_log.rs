@@ -237,23 +237,30 @@ impl TableLog {
     }
 
     /// The last `limit` versions, newest first, read from their commit files.
-    pub async fn history(&self, limit: usize) -> Result<Vec<Commit>, LakeError> {
-        let Some(latest) = self.table.version() else {
-            return Ok(Vec::new());
+    /// `None` when `dir` holds no Delta table. Reads the latest version's
+    /// protocol and metadata, never the file list, then the commit files.
+    pub async fn history(
+        lake: &Lake,
+        dir: &TableDir,
+        limit: usize,
+    ) -> Result<Option<Vec<Commit>>, LakeError> {
+        let store = TableLog::builder(lake, dir)?.log_store();
+        let latest = match deltalake::kernel::Snapshot::try_new(store.as_ref(), None).await {
+            Ok(snapshot) => snapshot.version(),
+            Err(e) => return no_table(lake, dir, e).await,
         };
-        let store = self.table.log_store();
         let mut commits = Vec::new();
         for version in (0..=latest).rev().take(limit) {
             let Some(bytes) = store
                 .read_commit_entry(version)
                 .await
-                .map_err(delta_error(&self.dir, "read the history of"))?
+                .map_err(delta_error(dir, "read the history of"))?
             else {
                 // Cleaned up: older versions live only in a checkpoint.
                 break;
             };
             let actions = deltalake::logstore::get_actions(version, &bytes)
-                .map_err(delta_error(&self.dir, "read the history of"))?;
+                .map_err(delta_error(dir, "read the history of"))?;
             let mut commit = Commit {
                 version,
                 timestamp_ms: None,
@@ -299,7 +306,7 @@ impl TableLog {
             }
             commits.push(commit);
         }
-        Ok(commits)
+        Ok(Some(commits))
     }
 
     /// Records the plugin's Hive column list as the table property

@@ -798,7 +798,10 @@ async fn a_long_log_is_checkpointed_and_read_back_whole(lake: Lake) {
     assert!(files.iter().all(|f| f.rows == Some(2)), "{files:?}");
     assert_eq!(progress(&lake, &table()).await, [(0, 49)].into());
     assert_eq!(rows_in(&lake, &table()).await, 50);
-    let last = &log.history(1).await.unwrap()[0];
+    let last = &TableLog::history(&lake, &table(), 1)
+        .await
+        .unwrap()
+        .unwrap()[0];
     assert_eq!(last.operation, "WRITE");
     assert_eq!(last.pipeline.as_deref(), Some(PIPELINE));
     assert_eq!(last.plugins, ["is_purchase@1#ab"]);

@@ -208,12 +208,12 @@ impl QueryEngine {
             } else {
                 crate::lake::TableDir::table(&name).ok()
             };
-            let log = match dir {
-                Some(dir) => crate::lake::TableLog::open(lake, &dir).await?,
+            let history = match dir {
+                Some(dir) => crate::lake::TableLog::history(lake, &dir, limit).await?,
                 None => None,
             };
-            match log {
-                Some(log) => Ok(log.history(limit).await?),
+            match history {
+                Some(history) => Ok(history),
                 None => {
                     let session = inner.session().await?;
                     Err(session.unknown(&name))
