@@ -45,6 +45,13 @@ impl ConvertCommand {
                 );
             }
             for table in converted {
+                if table.resumed {
+                    println!(
+                        "{}: an interrupted conversion finished ({} files, its schema recorded)",
+                        table.table, table.files
+                    );
+                    continue;
+                }
                 println!(
                     "{}: {} files registered in version 0, progress of {} Kafka partitions kept",
                     table.table,

@@ -9,13 +9,19 @@
 //!   name is in every file's footer, and in dead letters' folders);
 //! - nothing is copied, moved or deleted.
 //!
+//! The table's Hive column list (`sluice.schema`, from the newest footer)
+//! goes in a second commit, as delta-rs's convert refuses properties it
+//! does not know; the first commit's info holds it too. A conversion cut
+//! off between the two is found by [`unconverted`] and finished by
+//! converting again.
+//!
 //! Temporary files an interrupted writer left (`_tmp-part-….parquet.tmp`)
 //! are not data and are left where they are; `sluice vacuum` removes them.
 
 use std::collections::BTreeMap;
 
 use deltalake::kernel::transaction::CommitProperties;
-use deltalake::kernel::{DataType, StructField, Transaction};
+use deltalake::kernel::{Action, DataType, StructField, Transaction};
 use deltalake::operations::convert_to_delta::{ConvertToDeltaBuilder, PartitionStrategy};
 use deltalake::protocol::SaveMode;
 use deltalake::table::config::TableProperty;
@@ -36,9 +42,13 @@ pub struct Converted {
     pub files: usize,
     /// Per (pipeline, topic, partition), the last offset recorded.
     pub progress: BTreeMap<(String, String, i32), i64>,
+    /// An interrupted conversion finished: only the schema was recorded now
+    /// (`progress` is empty; version 0 holds it).
+    pub resumed: bool,
 }
 
-/// The tables of the lake that have data files but no Delta log.
+/// The tables of the lake that have data files but no Delta log, or whose
+/// conversion was cut off before its second commit.
 pub async fn unconverted(lake: &Lake) -> Result<Vec<TableDir>, LakeError> {
     let mut found = Vec::new();
     for name in lake.directories().await? {
@@ -50,7 +60,10 @@ pub async fn unconverted(lake: &Lake) -> Result<Vec<TableDir>, LakeError> {
                 Err(_) => continue,
             }
         };
-        if TableLog::open(lake, &dir).await?.is_some() {
+        if TableLog::exists(lake, &dir).await? {
+            if unfinished(lake, &dir).await?.is_some() {
+                found.push(dir);
+            }
             continue;
         }
         if !data_files(lake, &dir).await?.is_empty() {
@@ -103,10 +116,57 @@ async fn data_files(lake: &Lake, dir: &TableDir) -> Result<Vec<(ObjectMeta, Part
         .collect())
 }
 
-/// Converts one table folder.
+/// The `sluice.schema` a conversion recorded in its first commit but did
+/// not get to set as the table's property: `Some` when the conversion of
+/// `dir` was cut off between its two commits.
+async fn unfinished(lake: &Lake, dir: &TableDir) -> Result<Option<String>, LakeError> {
+    if lake.recorded_schema(dir).await?.is_some() {
+        return Ok(None);
+    }
+    let delta_error = |source| LakeError::Delta {
+        op: "read the conversion of",
+        table: dir.table_name().to_string(),
+        source: Box::new(source),
+    };
+    let store = TableLog::unloaded(lake, dir)?.log_store();
+    let Some(bytes) = store.read_commit_entry(0).await.map_err(delta_error)? else {
+        return Ok(None);
+    };
+    let actions = deltalake::logstore::get_actions(0, &bytes).map_err(delta_error)?;
+    Ok(actions.into_iter().find_map(|action| match action {
+        Action::CommitInfo(info)
+            if info.info.get("sluice.converted") == Some(&Value::Bool(true)) =>
+        {
+            info.info
+                .get(SCHEMA_KEY)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        }
+        _ => None,
+    }))
+}
+
+/// Converts one table folder, or finishes a conversion cut off before its
+/// second commit.
 pub async fn convert_table(lake: &Lake, dir: &TableDir) -> Result<Converted, LakeError> {
-    let files = data_files(lake, dir).await?;
     let table = dir.table_name().to_string();
+    if TableLog::exists(lake, dir).await? {
+        let mut log = TableLog::open(lake, dir).await?.expect("a log exists");
+        if let Some(text) = unfinished(lake, dir).await? {
+            log.set_recorded_schema(&text).await?;
+            tracing::info!(
+                table,
+                "Finished converting a table: its schema is recorded."
+            );
+        }
+        return Ok(Converted {
+            table,
+            files: log.files()?.len(),
+            progress: BTreeMap::new(),
+            resumed: true,
+        });
+    }
+    let files = data_files(lake, dir).await?;
     // The pipeline of each file: its folder (dead letters) or its footer.
     let mut progress: BTreeMap<(String, String, i32), i64> = BTreeMap::new();
     let mut pipelines: BTreeMap<Path, String> = BTreeMap::new();
@@ -198,6 +258,7 @@ pub async fn convert_table(lake: &Lake, dir: &TableDir) -> Result<Converted, Lak
         table,
         files: files.len(),
         progress,
+        resumed: false,
     })
 }
 

@@ -728,7 +728,10 @@ async fn a_reset_topic_is_refused_until_a_new_incarnation(lake: Lake) {
 /// no log. `convert` registers them in place, takes the progress from their
 /// names, and the writer carries on from it.
 async fn convert_makes_an_earlier_lake_delta_in_place(lake: Lake) {
-    let metadata = vec![("sluice.pipeline".to_string(), PIPELINE.to_string())];
+    let metadata = vec![
+        ("sluice.pipeline".to_string(), PIPELINE.to_string()),
+        (SCHEMA_KEY.to_string(), SCHEMA.to_string()),
+    ];
     let mut writer = LakeWriter::new(lake.clone(), RollPolicy::default(), PIPELINE);
     for (partition, range) in [(0, 0..10), (0, 10..20), (1, 0..5)] {
         writer
@@ -762,6 +765,26 @@ async fn convert_makes_an_earlier_lake_delta_in_place(lake: Lake) {
     assert_eq!(progress(&lake, &table()).await, [(0, 19), (1, 4)].into());
     assert_eq!(all_names(&lake, &table()).await, before, "nothing copied");
     assert!(unconverted(&lake).await.unwrap().is_empty());
+    assert_eq!(
+        lake.recorded_schema(&table()).await.unwrap().as_deref(),
+        Some(SCHEMA)
+    );
+
+    // Cut off between its two commits: the files are registered, the
+    // schema is not. It is unconverted still, and converting again
+    // finishes it.
+    let second = log.clone().join("00000000000000000001.json");
+    store.delete(&second).await.unwrap();
+    assert_eq!(lake.recorded_schema(&table()).await.unwrap(), None);
+    assert_eq!(unconverted(&lake).await.unwrap(), [table()]);
+    let done = convert_lake(&lake).await.unwrap();
+    assert_eq!((done.len(), done[0].files, done[0].resumed), (1, 3, true));
+    assert_eq!(
+        lake.recorded_schema(&table()).await.unwrap().as_deref(),
+        Some(SCHEMA)
+    );
+    assert!(unconverted(&lake).await.unwrap().is_empty());
+    assert_eq!(progress(&lake, &table()).await, [(0, 19), (1, 4)].into());
 
     let mut writer = LakeWriter::new(lake.clone(), RollPolicy::default(), PIPELINE);
     writer
