@@ -11,7 +11,8 @@ ARG DEBIAN_RELEASE=trixie
 
 # --- builder: release binary + example plugins (wasm32-wasip2) ---
 # The release profile keeps line tables for profiling (about 1 GB); the
-# image's binary is stripped (`install -s`).
+# image's binary is stripped (`install -s`) and built without `sluice bench`
+# (the `bench` feature), which shells out to python3, wrk and ab.
 FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS builder
 
 # rdkafka-sys builds librdkafka from source with its ./configure and make,
@@ -25,7 +26,7 @@ RUN rustup target add wasm32-wasip2
 
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p sluice \
+RUN cargo build --release --locked -p sluice --no-default-features \
  && install -s -m 0755 target/release/sluice /usr/local/bin/sluice
 # Each example crate on its own, so the test plugins (plugins/testing) stay out.
 RUN for crate in plugins/examples/*/; do sluice plugin build "$crate" --out /plugins || exit 1; done

@@ -3,6 +3,7 @@
 
 mod api;
 mod args;
+#[cfg(feature = "bench")]
 mod bench;
 mod broker;
 mod ddl;
@@ -64,6 +65,7 @@ enum Command {
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
     /// Measure sluice on this machine (build with --release).
+    #[cfg(feature = "bench")]
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }
@@ -126,6 +128,7 @@ pub fn main() -> ExitCode {
         Command::History(cmd) => cmd.run(),
         Command::Report(cmd) => cmd.run(),
         Command::Plugin(cmd) => cmd.run(),
+        #[cfg(feature = "bench")]
         Command::Bench(cmd) => cmd.run(),
     };
     match result {
