@@ -1045,7 +1045,7 @@ fn serve_with_source(dir: &std::path::Path, source: &str) -> (Sluice, u16, u16) 
 #[test]
 fn sluice_serve_serves_the_game_api_on_its_one_port() {
     let dir = scratch_dir();
-    let (_serve, broker_port, http_port) = serve_with_source(dir.path(), "");
+    let (mut serve, broker_port, http_port) = serve_with_source(dir.path(), "");
     let url = |path: &str| format!("http://127.0.0.1:{http_port}{path}");
     let (status, id, body) = call(get(&url("/purchase_a_sword")));
     assert_eq!((status, body.as_str()), (200, "Sword Purchased!\n"));
@@ -1074,6 +1074,14 @@ fn sluice_serve_serves_the_game_api_on_its_one_port() {
     assert!(log.contains("admin     token generated into"), "{log}");
     let events = read_events(&format!("127.0.0.1:{broker_port}"), |e| e.contains_key(&id));
     assert_eq!(events[&id]["event_type"], "purchase_sword");
+
+    // A clean stop is clean in the log too: no client left connected to
+    // the embedded broker as it goes (it logged `AllBrokersDown` errors).
+    assert!(serve.terminate().success());
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains(" ERROR ")).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert!(log.contains("Broker stopped."), "{log}");
 }
 
 /// A config file that names a Kafka is obeyed: `sluice serve` runs no

@@ -431,13 +431,20 @@ impl GameApi {
         Ok(self.store().purge_sessions(cutoff).await?)
     }
 
-    /// Purges expired sessions every `every` while the runtime lives.
+    /// Purges expired sessions every `every` while the API lives. The task
+    /// holds the API weakly: holding it would keep its Kafka producer
+    /// connected after the server stopped, until the embedded broker went
+    /// away under it (an `AllBrokersDown` error on every clean stop).
     pub fn spawn_session_purge(&self, every: Duration) {
-        let api = self.clone();
+        let api = std::sync::Arc::downgrade(&self.inner);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
+                let Some(inner) = api.upgrade() else {
+                    return;
+                };
+                let api = GameApi { inner };
                 match api.purge_expired_sessions().await {
                     Ok(0) => {}
                     Ok(purged) => tracing::info!(purged, "Expired sessions purged."),
