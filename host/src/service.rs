@@ -2,9 +2,16 @@
 //! per pipeline and the Kafka source thread feeding them, and an orderly
 //! stop (the source has every pipeline flush, then commits). [`FedPipelines`]
 //! are the same pipelines fed from memory instead of Kafka, for benchmarks.
+//!
+//! Stopping has one signal, a `CancellationToken`: `stop` (the source stops
+//! consuming; a pipeline paused on a failing plugin stops waiting), checked
+//! by the threads with `is_cancelled()`, and `upkeep` for the async
+//! maintenance task. `exited` is the other direction: a token the pipeline
+//! threads cancel when they end. `Delivery::Shutdown(ack)` is not a signal
+//! but the last message on a pipeline's channel, so its final flush comes
+//! after every batch before it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -24,7 +31,7 @@ use crate::pipeline::{Upkeep, build_pipelines, check_lake_schemas, spawn};
 /// Pipelines and their source, running.
 pub struct RunningPipelines {
     plugins: PluginRegistry,
-    stop: Arc<AtomicBool>,
+    stop: CancellationToken,
     /// Stops the tables' upkeep (compaction, vacuum).
     upkeep: CancellationToken,
     /// Cancelled when the source or any pipeline thread ends.
@@ -77,7 +84,7 @@ struct Workers {
     exited: CancellationToken,
     /// The one stop signal: the source stops consuming, and a pipeline
     /// paused on a failing plugin stops waiting for a new version.
-    stop: Arc<AtomicBool>,
+    stop: CancellationToken,
 }
 
 type WorkerThread = JoinHandle<Result<(), crate::pipeline::PipelineError>>;
@@ -146,7 +153,7 @@ async fn start_workers(config: &Config, runtime: Handle) -> anyhow::Result<Worke
 
     let durable = DurableOffsets::default();
     let exited = CancellationToken::new();
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = CancellationToken::new();
     let mut outboxes = Vec::new();
     let mut threads = Vec::new();
     let mut table_names: Vec<String> = Vec::new();
@@ -210,7 +217,7 @@ impl RunningPipelines {
     /// Stops consuming, flushes every pipeline's files and commits. Blocks.
     pub fn stop(mut self) -> anyhow::Result<()> {
         self.upkeep.cancel();
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.cancel();
         let source = self.source.take().expect("stopped once");
         let source_result = source
             .join()

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -55,7 +54,7 @@ pub fn spawn(
     durable: DurableOffsets,
     runtime: Handle,
     exited: CancellationToken,
-    stop: Arc<AtomicBool>,
+    stop: CancellationToken,
 ) -> JoinHandle<Result<(), PipelineError>> {
     let name = format!("pipeline-{}", pipeline.name);
     thread::Builder::new()
@@ -82,7 +81,7 @@ struct Worker {
     runtime: Handle,
     /// The generation of the wanted chain this worker runs.
     applied: u64,
-    stop: Arc<AtomicBool>,
+    stop: CancellationToken,
 }
 
 /// How a batch ended.
@@ -164,7 +163,7 @@ impl Worker {
                     metrics::gauge!(crate::telemetry::PIPELINE_PAUSED, "pipeline" => self.pipeline.name.to_string()).set(1.0);
                     tracing::error!(pipeline = %self.pipeline.name, error = %e, "Pipeline paused: waiting for a new version of the plugin.");
                     while !self.apply_swaps() {
-                        if self.stop.load(Ordering::Relaxed) {
+                        if self.stop.is_cancelled() {
                             return Ok(Processed::Stopping);
                         }
                         thread::sleep(PLUGIN_RECHECK);

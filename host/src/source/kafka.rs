@@ -5,8 +5,10 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, Sender, bounded};
 use rdkafka::config::ClientConfig;
@@ -278,7 +280,7 @@ impl KafkaSource {
 
     /// Consumes until `stop` is set, then has every pipeline flush, commits
     /// and leaves the group.
-    pub fn run(mut self, stop: &AtomicBool) -> Result<(), SourceError> {
+    pub fn run(mut self, stop: &CancellationToken) -> Result<(), SourceError> {
         let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
         self.consumer
             .subscribe(&topics)
@@ -290,7 +292,7 @@ impl KafkaSource {
         let mut builders: HashMap<Arc<str>, EventBatch> = HashMap::new();
         let mut last_commit = Instant::now();
         let mut progress = Progress::new();
-        while !stop.load(Ordering::Relaxed) {
+        while !stop.is_cancelled() {
             if let Some(first) = self.consumer.poll(Duration::from_millis(100)) {
                 let mut next = Some(first);
                 let mut count = 0;
@@ -337,7 +339,7 @@ impl KafkaSource {
     fn deliver(
         &mut self,
         builders: &mut HashMap<Arc<str>, EventBatch>,
-        stop: &AtomicBool,
+        stop: &CancellationToken,
     ) -> Result<(), SourceError> {
         let ready: Vec<Arc<SourceBatch>> = builders
             .iter_mut()
@@ -379,7 +381,7 @@ impl KafkaSource {
                                 }
                                 delivery = Delivery::Batch(batch.clone());
                             }
-                            if stop.load(Ordering::Relaxed) {
+                            if stop.is_cancelled() {
                                 return Ok(());
                             }
                         }
@@ -464,7 +466,7 @@ impl KafkaSource {
     }
 
     fn shutdown(mut self, builders: &mut HashMap<Arc<str>, EventBatch>) -> Result<(), SourceError> {
-        let never = AtomicBool::new(false);
+        let never = CancellationToken::new();
         self.deliver(builders, &never)?;
         let (ack_tx, ack_rx) = bounded(self.outboxes.len());
         let mut told = 0;

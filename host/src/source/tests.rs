@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
@@ -117,7 +117,7 @@ fn no_record_of_a_revoked_partition_reaches_a_pipeline_after_the_revocation() {
         DurableOffsets::default(),
     )
     .unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = tokio_util::sync::CancellationToken::new();
     let running = {
         let stop = stop.clone();
         std::thread::spawn(move || source.run(&stop))
@@ -144,7 +144,7 @@ fn no_record_of_a_revoked_partition_reaches_a_pipeline_after_the_revocation() {
     while Instant::now() < until {
         let _ = other.poll(Duration::from_millis(100));
     }
-    stop.store(true, Ordering::Relaxed);
+    stop.cancel();
     running.join().unwrap().unwrap();
     drop(other);
     let fast = fast.join().unwrap();
