@@ -6,10 +6,9 @@
 //! `append_log.rs` instead.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use deltalake::kernel::engine::arrow_conversion::{TryFromArrow as _, TryIntoArrow as _};
+use arrow::datatypes::{DataType, Field, Schema};
+use deltalake::kernel::engine::arrow_conversion::TryFromArrow as _;
 use deltalake::kernel::transaction::{
     CommitBuilder, CommitProperties, TableReference, TransactionError,
 };
@@ -332,15 +331,6 @@ impl TableLog {
             .map_err(delta_error(&self.dir, "set a property of"))?;
         self.table.state = Some(finalized.snapshot());
         Ok(())
-    }
-
-    /// The table's columns as Arrow fields, partition columns included.
-    pub fn schema(&self) -> Result<SchemaRef, LakeError> {
-        let snapshot = self.snapshot()?;
-        let schema: Schema = snapshot.schema().as_ref().try_into_arrow().map_err(|e| {
-            delta_error(&self.dir, "read the schema of")(DeltaTableError::Arrow { source: e })
-        })?;
-        Ok(Arc::new(schema))
     }
 
     /// Makes the table's schema `schema` (the rows' columns, partition
