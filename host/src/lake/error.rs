@@ -105,6 +105,8 @@ impl Transient for LakeError {
                 }
                 deltalake::DeltaTableError::Io { source } => is_transient_io_error(source),
                 deltalake::DeltaTableError::Transaction { .. } => true,
+                // The writer's appends go through the kernel (`append_log.rs`).
+                deltalake::DeltaTableError::KernelError(e) => is_transient_kernel_error(e),
                 _ => false,
             },
             LakeError::InvalidUrl { .. }
@@ -115,5 +117,16 @@ impl Transient for LakeError {
             | LakeError::Footer { .. }
             | LakeError::Encode { .. } => false,
         }
+    }
+}
+
+/// Whether a Delta kernel error may go away by itself: the storage
+/// underneath failed in a way that does.
+fn is_transient_kernel_error(error: &delta_kernel::Error) -> bool {
+    match error {
+        delta_kernel::Error::ObjectStore(source) => is_transient_store_error(source),
+        delta_kernel::Error::IOError(source) => is_transient_io_error(source),
+        delta_kernel::Error::Backtraced { source, .. } => is_transient_kernel_error(source),
+        _ => false,
     }
 }

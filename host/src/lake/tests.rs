@@ -992,6 +992,26 @@ async fn unreachable_hdfs_is_a_transient_error() {
     assert!(err.to_string().contains("hdfs://127.0.0.1:1/lake"), "{err}");
 }
 
+/// A commit's storage trouble through the Delta kernel (the writer's
+/// appends) is retried as delta-rs's was; a missing file is not.
+#[test]
+fn kernel_storage_errors_are_transient_as_delta_rs_ones() {
+    let delta = |source: delta_kernel::Error| LakeError::Delta {
+        op: "commit to",
+        table: "events_buy".to_string(),
+        source: Box::new(deltalake::DeltaTableError::KernelError(source)),
+    };
+    let refused = || std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    let store = delta_kernel::Error::ObjectStore(object_store::Error::Generic {
+        store: "HDFS",
+        source: Box::new(refused()),
+    });
+    assert!(delta(store).is_transient());
+    assert!(delta(delta_kernel::Error::IOError(refused())).is_transient());
+    let missing = delta_kernel::Error::FileNotFound("_delta_log/00000000000000000007.json".into());
+    assert!(!delta(missing).is_transient());
+}
+
 #[derive(Debug)]
 struct Flaky(bool);
 
