@@ -37,7 +37,6 @@ use delta_kernel::transaction::CommitResult;
 use delta_kernel::{Engine, Snapshot, SnapshotRef};
 use deltalake::DeltaTableError;
 use deltalake::kernel::engine::arrow_conversion::{TryFromArrow as _, TryIntoArrow as _};
-use deltalake::logstore::LogStoreRef;
 use serde_json::Value;
 use url::Url;
 
@@ -57,8 +56,8 @@ pub struct NewFile {
     pub size: i64,
     /// `date`, and `pipeline` for dead letters.
     pub partition_values: Vec<(String, String)>,
-    /// The `stats` JSON (see `stats.rs`).
-    pub stats: String,
+    /// The `stats` object (see `stats.rs`).
+    pub stats: Value,
     pub modified_ms: i64,
 }
 
@@ -75,7 +74,8 @@ pub enum Committed {
 /// See the module docs.
 pub struct AppendLog {
     dir: TableDir,
-    log_store: LogStoreRef,
+    /// The lean engine of `log_store.rs`, made once per table.
+    engine: Arc<dyn Engine>,
     root: Url,
     snapshot: SnapshotRef,
 }
@@ -97,11 +97,11 @@ impl AppendLog {
             .transaction_url(None)
             .map_err(delta_error(dir, "open"))?;
         let engine = log_store.engine(None);
-        let at = root.clone();
-        match kernel(move || Snapshot::builder_for(at.as_str()).build(engine.as_ref())).await {
+        let (at, reading) = (root.clone(), engine.clone());
+        match kernel(move || Snapshot::builder_for(at.as_str()).build(reading.as_ref())).await {
             Ok(snapshot) => Ok(Some(AppendLog {
                 dir: dir.clone(),
-                log_store,
+                engine,
                 root,
                 snapshot,
             })),
@@ -142,13 +142,9 @@ impl AppendLog {
         self.snapshot.version()
     }
 
-    fn engine(&self) -> Arc<dyn Engine> {
-        self.log_store.engine(None)
-    }
-
     /// Reads the commits made since the snapshot, if any: only those.
     pub async fn refresh(&mut self) -> Result<(), LakeError> {
-        let (engine, current) = (self.engine(), self.snapshot.clone());
+        let (engine, current) = (self.engine.clone(), self.snapshot.clone());
         self.snapshot = kernel(move || Snapshot::builder_from(current).build(engine.as_ref()))
             .await
             .map_err(delta_error(&self.dir, "refresh"))?;
@@ -157,7 +153,11 @@ impl AppendLog {
 
     /// The version (last offset) the snapshot records for `app_id`.
     pub async fn txn_version(&self, app_id: &str) -> Result<Option<i64>, LakeError> {
-        let (engine, snapshot, app_id) = (self.engine(), self.snapshot.clone(), app_id.to_string());
+        let (engine, snapshot, app_id) = (
+            self.engine.clone(),
+            self.snapshot.clone(),
+            app_id.to_string(),
+        );
         kernel(move || snapshot.get_app_id_version(&app_id, engine.as_ref()))
             .await
             .map_err(delta_error(&self.dir, "read the progress in"))
@@ -209,7 +209,7 @@ impl AppendLog {
         let (commit_info, commit_info_schema) = commit_info(info).map_err(|e| {
             delta_error(&self.dir, "commit to")(DeltaTableError::Arrow { source: e })
         })?;
-        let (engine, snapshot) = (self.engine(), self.snapshot.clone());
+        let (engine, snapshot) = (self.engine.clone(), self.snapshot.clone());
         let txns = txns.to_vec();
         let outcome = kernel(move || {
             let mut txn = snapshot
@@ -321,12 +321,9 @@ fn add_files(files: &[NewFile]) -> Result<Box<ArrowEngineData>, arrow::error::Ar
 /// The files' `stats` JSON as one struct column, its fields the union of
 /// theirs.
 fn stats_struct(files: &[NewFile]) -> Result<StructArray, arrow::error::ArrowError> {
-    let values: Vec<Value> = files
-        .iter()
-        .map(|f| serde_json::from_str(&f.stats))
-        .collect::<Result<_, _>>()
-        .map_err(|e| arrow::error::ArrowError::JsonError(e.to_string()))?;
-    let schema = arrow::json::reader::infer_json_schema_from_iterator(values.iter().map(Ok))?;
+    let values: Vec<&Value> = files.iter().map(|f| &f.stats).collect();
+    let schema =
+        arrow::json::reader::infer_json_schema_from_iterator(values.iter().map(|v| Ok(*v)))?;
     let mut decoder = arrow::json::ReaderBuilder::new(Arc::new(schema)).build_decoder()?;
     decoder.serialize(&values)?;
     let batch = decoder

@@ -150,8 +150,7 @@ async fn unfinished(lake: &Lake, dir: &TableDir) -> Result<Option<String>, LakeE
 /// second commit.
 pub async fn convert_table(lake: &Lake, dir: &TableDir) -> Result<Converted, LakeError> {
     let table = dir.table_name().to_string();
-    if TableLog::exists(lake, dir).await? {
-        let mut log = TableLog::open(lake, dir).await?.expect("a log exists");
+    if let Some(mut log) = TableLog::open(lake, dir).await? {
         if let Some(text) = unfinished(lake, dir).await? {
             log.set_recorded_schema(&text).await?;
             tracing::info!(

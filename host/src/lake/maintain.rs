@@ -280,7 +280,7 @@ async fn merge(lake: &Lake, dir: &TableDir, bin: &[Candidate]) -> Result<Add, La
         size,
         modification_time: chrono::Utc::now().timestamp_millis(),
         data_change: false,
-        stats: Some(file_stats(schema.fields(), &footer)),
+        stats: Some(file_stats(schema.fields(), &footer).to_string()),
         ..Add::default()
     })
 }

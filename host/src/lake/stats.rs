@@ -16,9 +16,9 @@ use parquet::file::metadata::ParquetMetaData;
 use parquet::file::statistics::Statistics;
 use serde_json::{Map, Value, json};
 
-/// The `stats` JSON of a Delta `add` action for a file with `metadata`,
-/// written from rows with `fields`.
-pub fn file_stats(fields: &Fields, metadata: &ParquetMetaData) -> String {
+/// The `stats` of a Delta `add` action for a file with `metadata`, written
+/// from rows with `fields`, as a JSON object.
+pub fn file_stats(fields: &Fields, metadata: &ParquetMetaData) -> Value {
     let mut index: HashMap<String, usize> = HashMap::new();
     if let Some(first) = metadata.row_groups().first() {
         for (i, column) in first.columns().iter().enumerate() {
@@ -33,7 +33,6 @@ pub fn file_stats(fields: &Fields, metadata: &ParquetMetaData) -> String {
         "maxValues": max,
         "nullCount": nulls,
     })
-    .to_string()
 }
 
 struct Columns<'a> {
@@ -266,7 +265,7 @@ mod tests {
             ))
             .unwrap();
         let metadata = writer.finish().unwrap();
-        let stats: Value = serde_json::from_str(&file_stats(schema.fields(), &metadata)).unwrap();
+        let stats = file_stats(schema.fields(), &metadata);
         assert_eq!(stats["numRecords"], 4);
         assert_eq!(stats["minValues"]["item"], "axe");
         assert_eq!(stats["maxValues"]["item"], "sword");

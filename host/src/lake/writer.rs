@@ -134,7 +134,7 @@ struct SealedFile {
     rows: usize,
     bytes: Bytes,
     /// Its `stats` for the Delta log.
-    stats: String,
+    stats: Value,
     schema: SchemaRef,
     metadata: Vec<(String, String)>,
     offsets: Vec<i64>,
