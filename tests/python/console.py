@@ -66,10 +66,26 @@ def css(driver, selector: str):
     return driver.find_elements(By.CSS_SELECTOR, selector)
 
 
+def items(driver, selector: str):
+    """Each element `selector` matches, as {"text", "data": {name: value}},
+    read in one script. The console redraws its table and plugin lists
+    every few seconds, so elements found in one WebDriver call may be gone
+    by the next (a stale element); one script reads one drawing."""
+    return driver.execute_script(
+        """
+        return Array.from(document.querySelectorAll(arguments[0])).map(e => ({
+          text: e.innerText,
+          data: Object.assign({}, e.dataset),
+        }));
+        """,
+        selector,
+    )
+
+
 def table_rows(driver, name: str):
     """The row count the table list shows for `name`, once it shows one."""
-    cells = css(driver, f'#tables li[data-table="{name}"] .rows[data-rows]')
-    return int(cells[0].get_attribute("data-rows")) if cells else None
+    cells = items(driver, f'#tables li[data-table="{name}"] .rows[data-rows]')
+    return int(cells[0]["data"]["rows"]) if cells else None
 
 
 def run(driver, sql: str, submit: str):
@@ -130,7 +146,7 @@ def main() -> None:
             driver, "events_buy with a row count", lambda d: table_rows(d, "events_buy")
         )
         out["listed_tables"] = [
-            li.get_attribute("data-table") for li in css(driver, "#tables li[data-table]")
+            li["data"]["table"] for li in items(driver, "#tables li[data-table]")
         ]
         log(f"tables: {out['listed_tables']}")
 
@@ -193,7 +209,7 @@ def main() -> None:
             except TimeoutException:
                 continue
         out["tail_saw_event"] = seen
-        out["tail_first"] = driver.find_element(By.CSS_SELECTOR, "#tail li").text
+        out["tail_first"] = items(driver, "#tail li")[0]["text"]
         # The rate: a number once two samples of /metrics are in, and the
         # counter it differences covers every event sent so far.
         wait(
@@ -205,11 +221,8 @@ def main() -> None:
         out["rate_text"] = rate.find_element(By.CLASS_NAME, "value").text
         out["events_logged"] = float(rate.get_attribute("data-total"))
         out["plugins"] = [
-            {
-                "name": li.get_attribute("data-plugin"),
-                "text": li.text,
-            }
-            for li in css(driver, "#plugins li[data-plugin]")
+            {"name": li["data"]["plugin"], "text": li["text"]}
+            for li in items(driver, "#plugins li[data-plugin]")
         ]
         driver.find_element(By.ID, "tail-pause").click()
         out["pause_button"] = driver.find_element(By.ID, "tail-pause").text
