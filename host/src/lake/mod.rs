@@ -20,11 +20,13 @@
 //! - `maintain.rs`: compaction, vacuum and log cleanup;
 //! - `convert.rs`: a lake of an earlier sluice made Delta in place;
 //! - `writer.rs`: [`LakeWriter`], buffering, rolling and committing files;
+//! - `encode.rs`: Parquet encoding on a pool of threads, off the writer's;
 //! - `retry.rs`: [`Retry`], backoff for transient storage errors;
 //! - `error.rs`: [`LakeError`].
 
 mod append_log;
 mod convert;
+mod encode;
 mod error;
 mod layout;
 mod log_store;

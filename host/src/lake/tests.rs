@@ -290,6 +290,64 @@ async fn rolls_by_rows_without_splitting_an_offset(lake: Lake) {
     assert_eq!(progress(&lake, &table()).await[&0], 31);
 }
 
+/// Encoding runs on a pool of threads, many files at once; one
+/// partition's files must still land in offset order, each commit taking
+/// its progress forward, with every row once.
+async fn files_land_in_offset_order_with_parallel_encoding(lake: Lake) {
+    let policy = RollPolicy {
+        max_rows: 7,
+        ..RollPolicy::default()
+    };
+    let other = TableDir::table("events_other").unwrap();
+    let mut writer = LakeWriter::new(lake.clone(), policy, PIPELINE);
+    let mut durable = Vec::new();
+    for round in 0..40i64 {
+        // Three partitions interleaved in each batch, into two tables.
+        let at: Vec<_> = (0..12)
+            .map(|i| (i as i32 % 3, round * 4 + i / 3, T0 + round))
+            .collect();
+        for dir in [table(), other.clone()] {
+            durable.extend(
+                writer
+                    .append(&dir, events(&at).rows(), &no_metadata())
+                    .await
+                    .unwrap(),
+            );
+        }
+    }
+    durable.extend(writer.flush_all().await.unwrap());
+
+    for dir in [table(), other.clone()] {
+        // As reported: per partition, each file starts where the last ended.
+        for partition in 0..3 {
+            let mine: Vec<(i64, i64)> = durable
+                .iter()
+                .filter(|d| d.dir == dir && d.partition == partition)
+                .map(|d| (d.first_offset, d.last_offset))
+                .collect();
+            assert_eq!(mine.first().map(|m| m.0), Some(0), "{dir} {partition}");
+            assert_eq!(mine.last().map(|m| m.1), Some(159), "{dir} {partition}");
+            for pair in mine.windows(2) {
+                assert_eq!(pair[1].0, pair[0].1 + 1, "{dir} {partition}: {mine:?}");
+            }
+        }
+        // As committed: each commit moves every partition's progress forward.
+        let history = TableLog::history(&lake, &dir, 1000).await.unwrap().unwrap();
+        let mut last: std::collections::HashMap<String, i64> = Default::default();
+        for commit in history.iter().rev() {
+            for (app, offset) in &commit.progress {
+                let before = last.insert(app.clone(), *offset);
+                assert!(before.is_none_or(|b| b < *offset), "{dir}: {history:?}");
+            }
+        }
+        assert_eq!(rows_in(&lake, &dir).await, 40 * 12);
+        assert_eq!(
+            progress(&lake, &dir).await,
+            [(0, 159), (1, 159), (2, 159)].into()
+        );
+    }
+}
+
 async fn rolls_by_age(lake: Lake) {
     let policy = RollPolicy {
         max_age: Duration::from_secs(10),
@@ -887,6 +945,7 @@ macro_rules! storage_contract {
 storage_contract!(
     writes_readable_nested_snappy_files,
     rolls_by_rows_without_splitting_an_offset,
+    files_land_in_offset_order_with_parallel_encoding,
     rolls_by_age,
     rolls_by_bytes,
     splits_files_at_utc_midnight,

@@ -3,8 +3,8 @@
 //!
 //! Rows enter through [`LakeWriter::append`] as Arrow batches with the Kafka
 //! partition and offset of every row. They are encoded into an open file per
-//! (table, topic, partition) straight away (compressed, so a buffer costs
-//! about what its file will). A file is sealed when it reaches
+//! (table, topic, partition) straight away, on an encoder thread
+//! (`encode.rs`), compressed, so a buffer costs about what its file will. A file is sealed when it reaches
 //! [`RollPolicy::max_rows`], when the open files together outgrow
 //! [`RollPolicy::max_bytes`] (the largest is sealed), when it is
 //! [`RollPolicy::max_age`] old, when the next row belongs to another UTC
@@ -45,6 +45,7 @@ use serde_json::Value;
 
 use super::LakeError;
 use super::append_log::{AppendLog, Committed, NewFile};
+use super::encode::{EncodePool, FileEncoder};
 use super::layout::{PartName, TableDir, app_id, check_topic, date_of, day_of, file_tag};
 use super::stats::file_stats;
 use super::store::{Lake, SCHEMA_KEY};
@@ -112,7 +113,7 @@ struct Key {
 
 /// A file being filled.
 struct OpenFile {
-    writer: ArrowWriter<Vec<u8>>,
+    encoder: FileEncoder,
     schema: SchemaRef,
     metadata: Vec<(String, String)>,
     day: i64,
@@ -144,9 +145,10 @@ struct SealedFile {
 }
 
 /// Writes rows into the lake's Parquet files, exactly once. One per
-/// pipeline; methods take `&mut self`, and encoding happens on the calling
-/// task, so give it a task (or runtime) of its own if it must not delay
-/// others.
+/// pipeline; methods take `&mut self`. Rows are encoded on the process's
+/// encoder threads (`encode.rs`) while the caller goes on; sealing a file
+/// waits for its encoding, and writing and committing it happen on the
+/// calling task.
 pub struct LakeWriter {
     lake: Lake,
     policy: RollPolicy,
@@ -478,8 +480,8 @@ impl LakeWriter {
             while end < offsets.len() && offsets[end] == offsets[end - 1] {
                 end += 1;
             }
-            open.writer
-                .write(&rows.slice(start, end - start))
+            open.encoder
+                .write(rows.slice(start, end - start))
                 .map_err(|source| LakeError::Encode {
                     dir: key.dir.to_string(),
                     source,
@@ -502,7 +504,7 @@ impl LakeWriter {
             let mut total = 0;
             let mut largest: Option<(usize, &Key)> = None;
             for (key, open) in &self.open {
-                let size = open.writer.bytes_written() + open.writer.memory_size();
+                let size = open.encoder.size();
                 total += size;
                 if largest.is_none_or(|(most, _)| size > most) {
                     largest = Some((size, key));
@@ -536,7 +538,7 @@ impl LakeWriter {
             source,
         })?;
         Ok(OpenFile {
-            writer,
+            encoder: EncodePool::shared().file(writer),
             schema,
             metadata: metadata.to_vec(),
             day,
@@ -563,7 +565,7 @@ impl LakeWriter {
 
     /// Finishes the open file of `key` and queues it for committing.
     fn seal(&mut self, key: &Key) -> Result<(), LakeError> {
-        let Some(mut open) = self.open.remove(key) else {
+        let Some(open) = self.open.remove(key) else {
             return Ok(());
         };
         let sealing = Instant::now();
@@ -571,8 +573,7 @@ impl LakeWriter {
             dir: key.dir.to_string(),
             source,
         };
-        let footer = open.writer.finish().map_err(encode)?;
-        let bytes = std::mem::take(open.writer.inner_mut());
+        let (bytes, footer) = open.encoder.finish().map_err(encode)?;
         let stats = file_stats(open.schema.fields(), &footer);
         self.sealed.push_back(SealedFile {
             key: key.clone(),
