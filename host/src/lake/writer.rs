@@ -301,8 +301,13 @@ impl LakeWriter {
             };
             self.taken
                 .insert(key.clone(), Some(rows.offsets[last as usize]));
+            let first = keep[0] as usize;
             let part = if keep.len() == batch.num_rows() {
                 batch.clone()
+            } else if last as usize - first + 1 == keep.len() {
+                // One run of rows (the caller grouped them by partition):
+                // a view, no copy.
+                batch.slice(first, keep.len())
             } else {
                 take_record_batch(batch, &UInt32Array::from(keep.clone()))
                     .map_err(|e| invalid(e.to_string()))?

@@ -82,6 +82,11 @@ impl Pipeline {
 
         let lineage = self.lineage();
         let mut durable = Vec::new();
+        // Grouped by partition, in order within each: the writer takes each
+        // partition's rows as one slice of the batch, not a copy.
+        for events in per_table.values_mut() {
+            events.sort_by_key(|e| e.partition);
+        }
         let mut table_names: Vec<&Arc<str>> = per_table.keys().collect();
         table_names.sort();
         for table in table_names {

@@ -4,7 +4,8 @@
 //!
 //! 1. `memory`: the engine alone, batches handed over from memory as the
 //!    Kafka source hands them, into Parquet files in a lake directory
-//!    (`memory.rs`);
+//!    (`memory.rs`), beside DuckDB doing the same on the same events
+//!    (`duckdb.rs`);
 //! 2. `broker`: `sluice broker` in its own process, per storage engine (the
 //!    log; the log synced per request; tansu's in-memory engine, the
 //!    no-disk ceiling): produce, then a bare consumer's drain, with the
@@ -19,6 +20,7 @@
 //! `measure.rs` reads memory, CPU per thread and footers.
 
 mod broker;
+mod duckdb;
 mod e2e;
 mod hot;
 mod measure;
@@ -43,9 +45,9 @@ use measure::{CpuSpent, LakeCount, Spread, mib, peak_rss, reset_peak_rss, show_c
 const TOPIC: &str = crate::config::DEFAULT_TOPIC;
 
 /// The issues' targets, printed beside the figures.
-const TARGET_MEMORY_RATE: f64 = 500_000.0;
+const TARGET_MEMORY_RATE: f64 = 1_000_000.0;
 const TARGET_E2E_SHARE: f64 = 0.8;
-const TARGET_RSS: u64 = 500 << 20;
+const TARGET_RSS: u64 = 300 << 20;
 const TARGET_PRODUCE_RATE: f64 = 500_000.0;
 const TARGET_DRAIN_RATE: f64 = 1_000_000.0;
 const TARGET_BROKER_CPU_US: f64 = 2.0;
@@ -232,13 +234,27 @@ impl PipelineArgs {
     }
 
     /// Part 1; returns its median rate, which part 3 is measured against.
+    /// DuckDB's runs on the same events alternate with sluice's.
     fn memory(&self, setup: &Setup, events: u64) -> anyhow::Result<f64> {
+        let events_file = duckdb::EventsFile::write(events, self.seed)?;
         let reset = reset_peak_rss();
         let mut runs = Vec::with_capacity(self.runs);
+        let mut peak = None;
+        let mut duck: Vec<(duckdb::Load, Vec<duckdb::DuckRun>)> =
+            duckdb::Load::ALL.iter().map(|&l| (l, Vec::new())).collect();
+        let mut no_duckdb = false;
         for _ in 0..self.runs {
             runs.push(memory::run(setup, events, self.seed)?);
+            // Before DuckDB's side: its memory is its own process's, but
+            // reading its figures costs this one a little.
+            peak = peak_rss();
+            for (load, done) in &mut duck {
+                match duckdb::run(&events_file, *load)? {
+                    Some(run) => done.push(run),
+                    None => no_duckdb = true,
+                }
+            }
         }
-        let peak = peak_rss();
         let n = events as f64;
         let rate = |d: Duration| n / d.as_secs_f64();
         println!("1. pipelines fed from memory (no broker)");
@@ -268,6 +284,34 @@ impl PipelineArgs {
             memory_rate >= TARGET_MEMORY_RATE,
         );
         rss_line(peak, reset, "part 1");
+        if no_duckdb {
+            println!("   DuckDB side: not run (no `duckdb` for python3: pip install duckdb)");
+            return Ok(memory_rate);
+        }
+        println!(
+            "   the same events through DuckDB {} (JSON lines → the same four tables, routed in SQL; 2 threads):",
+            duck[0].1.first().map_or("?", |r| r.version.as_str())
+        );
+        let mut fastest: f64 = 0.0;
+        for (load, done) in &duck {
+            let duck_rate = Spread::of(done.iter().map(|r| rate(r.wall)));
+            let median = duck_rate.median;
+            row(
+                load.label(),
+                duck_rate,
+                Spread::of(done.iter().map(|r| r.wall.as_secs_f64())),
+            );
+            println!(
+                "     sluice / {}: {:.2}",
+                load.label(),
+                memory_rate / median
+            );
+            fastest = fastest.max(median);
+        }
+        verdict(
+            "target: ≥ the faster DuckDB's rate in the same run (ratio ≥ 1.0)",
+            memory_rate >= fastest,
+        );
         Ok(memory_rate)
     }
 
@@ -590,15 +634,21 @@ impl Expected {
     }
 
     fn check(&self, lake: &LakeCount) -> anyhow::Result<()> {
-        for &(table, rows) in &self.tables {
-            let found = lake.rows(table);
-            if found != rows {
-                bail!("table `{table}` holds {found} rows; the events made call for {rows}");
-            }
-        }
+        self.check_rows(|table| lake.rows(table))?;
         for (table, (_, rows)) in &lake.tables {
             if table.starts_with("_dead_letters") && *rows > 0 {
                 bail!("{rows} dead letters in `{table}`: the benchmark's events should all fit");
+            }
+        }
+        Ok(())
+    }
+
+    /// Each table's rows, as `rows_of` counts them, against the events.
+    fn check_rows(&self, rows_of: impl Fn(&str) -> u64) -> anyhow::Result<()> {
+        for &(table, rows) in &self.tables {
+            let found = rows_of(table);
+            if found != rows {
+                bail!("table `{table}` holds {found} rows; the events made call for {rows}");
             }
         }
         Ok(())
