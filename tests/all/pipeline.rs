@@ -506,11 +506,8 @@ fn every_fed_event_ends_in_exactly_one_place_per_pipeline() {
             );
             offsets[partition] += 1;
         }
-        fed.deliver(&Arc::new(SourceBatch {
-            topic: Arc::from("events"),
-            events: batch,
-        }))
-        .unwrap();
+        fed.deliver(&Arc::new(SourceBatch::new(Arc::from("events"), batch)))
+            .unwrap();
     }
     fed.finish().unwrap();
 

@@ -151,10 +151,7 @@ mod tests {
         for _ in 0..events {
             batch.push(json.as_bytes(), EventMeta::default());
         }
-        Arc::new(SourceBatch {
-            topic: "events".into(),
-            events: batch,
-        })
+        Arc::new(SourceBatch::new("events".into(), batch))
     }
 
     #[test]

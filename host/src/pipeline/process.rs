@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::lake::{Durable, Rows, SCHEMA_KEY};
 use crate::plugin::{EventBatch, EventMeta};
 use crate::source::SourceBatch;
-use crate::table::{DeadLetter, Event, check_event, dead_letter_batch};
+use crate::table::{DeadLetter, Event, dead_letter_batch};
 
 use super::build::{Pipeline, PipelineError};
 
@@ -25,27 +25,22 @@ impl Pipeline {
 
         // Entry checks, so plugins only see JSON objects of sane size.
         let all = &batch.events;
-        let mut rejected_at_entry = Vec::new();
-        for i in 0..all.len() {
-            let json = all.event(i);
-            let problem = check_event(json, &self.limits).err().map(|r| r.to_string());
-            if let Some(reason) = problem {
-                dead.push(DeadLetter::at_entry(
-                    &event_at(json, all.meta(i)),
-                    topic,
-                    reason,
-                ));
-                rejected_at_entry.push(i);
-            }
+        let refused = batch.refused(&self.limits);
+        for (i, reason) in refused.iter() {
+            dead.push(DeadLetter::at_entry(
+                &event_at(all.event(*i), all.meta(*i)),
+                topic,
+                reason.clone(),
+            ));
         }
         let filtered;
-        let input: &EventBatch = if rejected_at_entry.is_empty() {
+        let input: &EventBatch = if refused.is_empty() {
             all
         } else {
             let mut keep = EventBatch::with_capacity(all.len(), all.bytes());
-            let mut skip = rejected_at_entry.iter().peekable();
+            let mut skip = refused.iter().map(|(i, _)| *i).peekable();
             for i in 0..all.len() {
-                if skip.peek() == Some(&&i) {
+                if skip.peek() == Some(&i) {
                     skip.next();
                     continue;
                 }

@@ -1,12 +1,14 @@
 //! What travels from the source to a pipeline, and what comes back: the
 //! offsets a pipeline has made durable.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::plugin::EventBatch;
+use crate::table::{DecodeLimits, check_event};
 
 /// A topic and partition.
 pub type PartitionKey = (Arc<str>, i32);
@@ -16,6 +18,41 @@ pub type PartitionKey = (Arc<str>, i32);
 pub struct SourceBatch {
     pub topic: Arc<str>,
     pub events: EventBatch,
+    /// The entry checks' verdicts, worked out by the first pipeline that
+    /// asks, with the limits it asked with.
+    refused: OnceLock<(DecodeLimits, Vec<(usize, String)>)>,
+}
+
+impl SourceBatch {
+    pub fn new(topic: Arc<str>, events: EventBatch) -> SourceBatch {
+        SourceBatch {
+            topic,
+            events,
+            refused: OnceLock::new(),
+        }
+    }
+
+    /// The events that fail the entry checks (size, UTF-8, one JSON object,
+    /// depth) under `limits`, by index, with the reason. Every pipeline
+    /// reads the same batch, so the events are scanned once per batch, not
+    /// once per pipeline; a pipeline with other limits checks for itself.
+    pub fn refused(&self, limits: &DecodeLimits) -> Cow<'_, [(usize, String)]> {
+        let check = || {
+            (0..self.events.len())
+                .filter_map(|i| {
+                    check_event(self.events.event(i), limits)
+                        .err()
+                        .map(|reason| (i, reason.to_string()))
+                })
+                .collect::<Vec<_>>()
+        };
+        let (checked_with, refused) = self.refused.get_or_init(|| (*limits, check()));
+        if checked_with == limits {
+            Cow::Borrowed(refused)
+        } else {
+            Cow::Owned(check())
+        }
+    }
 }
 
 /// One message on a pipeline's channel. Order matters: a revocation comes
@@ -72,5 +109,53 @@ impl DurableOffsets {
             .lock()
             .expect("durable offsets lock")
             .retain(|(_, k), _| k != partition);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::EventMeta;
+
+    fn batch(events: &[&str]) -> SourceBatch {
+        let mut batch = EventBatch::new();
+        for json in events {
+            batch.push(json.as_bytes(), EventMeta::default());
+        }
+        SourceBatch::new("events".into(), batch)
+    }
+
+    #[test]
+    fn entry_checks_are_worked_out_once_per_batch_and_per_limits() {
+        let batch = batch(&[
+            r#"{"event_type": "login"}"#,
+            "[1, 2]",
+            r#"{"pad": "a long value"}"#,
+            "{",
+        ]);
+        let limits = DecodeLimits::default();
+        let first = batch.refused(&limits);
+        assert!(matches!(first, Cow::Borrowed(_)));
+        let indices: Vec<usize> = first.iter().map(|(i, _)| *i).collect();
+        assert_eq!(indices, [1, 3]);
+        assert!(first[0].1.contains("not an object"), "{first:?}");
+        // A second pipeline with the same limits shares the verdicts.
+        assert!(std::ptr::eq(
+            batch.refused(&limits).as_ptr(),
+            first.as_ptr()
+        ));
+        // Other limits: checked afresh, with those limits.
+        let tight = DecodeLimits {
+            max_event_bytes: 20,
+            ..limits
+        };
+        let again = batch.refused(&tight);
+        assert!(matches!(again, Cow::Owned(_)));
+        let indices: Vec<usize> = again.iter().map(|(i, _)| *i).collect();
+        assert_eq!(indices, [0, 1, 2, 3]);
+        assert!(
+            again[0].1.contains("over the limit of 20 bytes"),
+            "{again:?}"
+        );
     }
 }

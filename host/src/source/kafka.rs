@@ -344,12 +344,7 @@ impl KafkaSource {
         let ready: Vec<Arc<SourceBatch>> = builders
             .iter_mut()
             .filter(|(_, b)| !b.is_empty())
-            .map(|(topic, b)| {
-                Arc::new(SourceBatch {
-                    topic: topic.clone(),
-                    events: std::mem::take(b),
-                })
-            })
+            .map(|(topic, b)| Arc::new(SourceBatch::new(topic.clone(), std::mem::take(b))))
             .collect();
         for mut batch in ready {
             for (i, outbox) in self.outboxes.clone().iter().enumerate() {
@@ -414,10 +409,7 @@ impl KafkaSource {
             let gone = retain_owned(&held.topic, &mut events, &revoked);
             if gone > 0 {
                 dropped += gone;
-                *held = Arc::new(SourceBatch {
-                    topic: held.topic.clone(),
-                    events,
-                });
+                *held = Arc::new(SourceBatch::new(held.topic.clone(), events));
             }
         }
         if dropped > 0 {

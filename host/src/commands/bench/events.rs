@@ -243,10 +243,7 @@ impl Batches {
             );
             self.offsets[partition] += 1;
         }
-        std::sync::Arc::new(crate::source::SourceBatch {
-            topic: self.topic.clone(),
-            events: batch,
-        })
+        std::sync::Arc::new(crate::source::SourceBatch::new(self.topic.clone(), batch))
     }
 }
 

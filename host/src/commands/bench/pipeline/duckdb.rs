@@ -134,6 +134,7 @@ except ImportError:
 src, out, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 con = duckdb.connect()
 con.execute("SET threads = 2")
+con.execute("SET enable_progress_bar = false")
 columns = {
     "event_type": "VARCHAR", "description": "VARCHAR", "Host": "VARCHAR",
     "Accept": "VARCHAR", "User-Agent": "VARCHAR", "event_id": "VARCHAR",
