@@ -86,11 +86,16 @@ pub(super) enum Kind {
     /// Microseconds since the Unix epoch, wall clock.
     Timestamp(Vec<i64>),
     Array {
+        /// The list's item field, as Arrow declares it.
+        field: FieldRef,
         /// One more than the values: where each list's items start and end.
         offsets: Vec<i32>,
         item: Box<Column>,
     },
     Map {
+        /// The map's `key_value` entries field and its two fields.
+        entries: FieldRef,
+        key_value: arrow::datatypes::Fields,
         offsets: Vec<i32>,
         key: Box<Column>,
         value: Box<Column>,
@@ -172,41 +177,48 @@ impl Fields {
 }
 
 impl Column {
+    /// The builder for one Hive type, holding the Arrow types
+    /// `arrow_schema.rs` gives it and its children.
     fn new(ty: &HiveType) -> Column {
-        let kind = match ty {
-            HiveType::Boolean => Kind::Boolean(Vec::new()),
-            HiveType::TinyInt => int_kind(i8::MIN.into(), i8::MAX.into()),
-            HiveType::SmallInt => int_kind(i16::MIN.into(), i16::MAX.into()),
-            HiveType::Int => int_kind(i32::MIN.into(), i32::MAX.into()),
-            HiveType::BigInt => int_kind(i64::MIN, i64::MAX),
-            HiveType::Float => Kind::Float32(Vec::new()),
-            HiveType::Double => Kind::Float64(Vec::new()),
-            HiveType::Decimal { .. } => match arrow_type(ty) {
-                DataType::Decimal128(precision, scale) => Kind::Decimal {
-                    precision,
-                    scale,
-                    values: Vec::new(),
-                },
-                other => unreachable!("a Hive decimal is a Decimal128, not {other}"),
+        let data_type = arrow_type(ty);
+        let kind = match (ty, &data_type) {
+            (HiveType::Boolean, _) => Kind::Boolean(Vec::new()),
+            (HiveType::TinyInt, _) => int_kind(i8::MIN.into(), i8::MAX.into()),
+            (HiveType::SmallInt, _) => int_kind(i16::MIN.into(), i16::MAX.into()),
+            (HiveType::Int, _) => int_kind(i32::MIN.into(), i32::MAX.into()),
+            (HiveType::BigInt, _) => int_kind(i64::MIN, i64::MAX),
+            (HiveType::Float, _) => Kind::Float32(Vec::new()),
+            (HiveType::Double, _) => Kind::Float64(Vec::new()),
+            (HiveType::Decimal { .. }, &DataType::Decimal128(precision, scale)) => Kind::Decimal {
+                precision,
+                scale,
+                values: Vec::new(),
             },
-            HiveType::String => Kind::String(Bytes::new()),
-            HiveType::Binary => Kind::Binary(Bytes::new()),
-            HiveType::Date => Kind::Date(Vec::new()),
-            HiveType::Timestamp => Kind::Timestamp(Vec::new()),
-            HiveType::Array(item) => Kind::Array {
+            (HiveType::String, _) => Kind::String(Bytes::new()),
+            (HiveType::Binary, _) => Kind::Binary(Bytes::new()),
+            (HiveType::Date, _) => Kind::Date(Vec::new()),
+            (HiveType::Timestamp, _) => Kind::Timestamp(Vec::new()),
+            (HiveType::Array(item), DataType::List(field)) => Kind::Array {
+                field: field.clone(),
                 offsets: vec![0],
                 item: Box::new(Column::new(item)),
             },
-            HiveType::Map(key, value) => Kind::Map {
-                offsets: vec![0],
-                key: Box::new(Column::new(key)),
-                value: Box::new(Column::new(value)),
+            (HiveType::Map(key, value), DataType::Map(entries, _)) => match entries.data_type() {
+                DataType::Struct(key_value) => Kind::Map {
+                    entries: entries.clone(),
+                    key_value: key_value.clone(),
+                    offsets: vec![0],
+                    key: Box::new(Column::new(key)),
+                    value: Box::new(Column::new(value)),
+                },
+                other => unreachable!("a map's entries are a struct, not {other}"),
             },
-            HiveType::Struct(fields) => Kind::Struct(Fields::new(fields)),
+            (HiveType::Struct(fields), _) => Kind::Struct(Fields::new(fields)),
+            (ty, other) => unreachable!("arrow_schema.rs makes {ty} a {other}"),
         };
         Column {
             ty: ty.clone(),
-            data_type: arrow_type(ty),
+            data_type,
             valid: Vec::new(),
             kind,
         }
@@ -251,7 +263,7 @@ impl Column {
             Kind::Decimal { values, .. } => values.truncate(len),
             Kind::Date(values) => values.truncate(len),
             Kind::String(bytes) | Kind::Binary(bytes) => bytes.truncate(len),
-            Kind::Array { offsets, item } => {
+            Kind::Array { offsets, item, .. } => {
                 offsets.truncate(len + 1);
                 item.truncate(end(offsets));
             }
@@ -259,6 +271,7 @@ impl Column {
                 offsets,
                 key,
                 value,
+                ..
             } => {
                 offsets.truncate(len + 1);
                 key.truncate(end(offsets));
@@ -314,27 +327,29 @@ impl Column {
                 let (offsets, data) = bytes.take();
                 Arc::new(BinaryArray::new(offsets, data, nulls))
             }
-            Kind::Array { offsets, item } => Arc::new(ListArray::new(
-                child_field(&self.data_type),
+            Kind::Array {
+                field,
+                offsets,
+                item,
+            } => Arc::new(ListArray::new(
+                field.clone(),
                 take_offsets(offsets),
                 item.finish(),
                 nulls,
             )),
             Kind::Map {
+                entries,
+                key_value,
                 offsets,
                 key,
                 value,
             } => {
-                let entries = child_field(&self.data_type);
-                let DataType::Struct(key_value) = entries.data_type() else {
-                    unreachable!("a map's entries are a struct")
-                };
-                let entries_array =
+                let pairs =
                     StructArray::new(key_value.clone(), vec![key.finish(), value.finish()], None);
                 Arc::new(MapArray::new(
-                    entries,
+                    entries.clone(),
                     take_offsets(offsets),
-                    entries_array,
+                    pairs,
                     nulls,
                     false,
                 ))
@@ -366,14 +381,6 @@ where
         .map(|v| T::Native::try_from(v).unwrap_or_default())
         .collect();
     PrimitiveArray::new(values, nulls)
-}
-
-/// The one child field of a list or map type.
-fn child_field(data_type: &DataType) -> FieldRef {
-    match data_type {
-        DataType::List(field) | DataType::Map(field, _) => field.clone(),
-        other => unreachable!("only lists and maps have offsets, not {other}"),
-    }
 }
 
 fn take_offsets(offsets: &mut Vec<i32>) -> OffsetBuffer<i32> {

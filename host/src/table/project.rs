@@ -230,6 +230,12 @@ enum Fit {
     Unparsable(String),
 }
 
+impl From<Result<(), String>> for Fit {
+    fn from(parsed: Result<(), String>) -> Fit {
+        parsed.map_or_else(Fit::Unparsable, |()| Fit::Yes)
+    }
+}
+
 impl Cursor<'_> {
     fn root(&mut self, fields: &mut Fields, row: usize) -> Step {
         self.skip_ws();
@@ -358,7 +364,7 @@ impl Cursor<'_> {
                 self.object(fields, row, depth)?;
                 Fit::Yes
             }
-            (Kind::Array { offsets, item }, Some(b'[')) => {
+            (Kind::Array { offsets, item, .. }, Some(b'[')) => {
                 self.array(item, depth)?;
                 offsets.push(offset(item.len()));
                 Fit::Yes
@@ -368,6 +374,7 @@ impl Cursor<'_> {
                     offsets,
                     key,
                     value,
+                    ..
                 },
                 Some(b'{'),
             ) => {
@@ -413,6 +420,7 @@ impl Cursor<'_> {
                     .is_ok_and(f64::is_finite)
                 {
                     self.parsed(start, start..self.pos, &mut column.kind, &column.ty)
+                        .into()
                 } else {
                     Fit::OutOfRange
                 }
@@ -420,6 +428,7 @@ impl Cursor<'_> {
             (Kind::Decimal { .. }, Some(b'-' | b'0'..=b'9')) => {
                 self.number()?;
                 self.parsed(start, start..self.pos, &mut column.kind, &column.ty)
+                    .into()
             }
             (Kind::Timestamp(values), Some(b'-' | b'0'..=b'9')) => {
                 self.number()?;
@@ -447,6 +456,7 @@ impl Cursor<'_> {
                 let s = self.string()?;
                 if !s.escaped && is_number(&self.src[s.start..s.end]) {
                     self.parsed(start, s.start..s.end, &mut column.kind, &column.ty)
+                        .into()
                 } else {
                     Fit::Mismatch
                 }
@@ -456,7 +466,7 @@ impl Cursor<'_> {
                 Some(b'"'),
             ) => {
                 let s = self.string()?;
-                self.string_into(s, &mut column.kind, &column.ty)
+                self.string_into(s, &mut column.kind, &column.ty).into()
             }
             _ => Fit::Mismatch,
         };
@@ -476,49 +486,29 @@ impl Cursor<'_> {
     }
 
     /// A string token into a column that parses strings (a value, or a
-    /// map's key), unescaped first as arrow-json unescapes it.
-    fn string_into(&mut self, s: Str, kind: &mut Kind, ty: &HiveType) -> Fit {
+    /// map's key), unescaped first as arrow-json unescapes it; or the
+    /// message of an unparsable value.
+    fn string_into(&mut self, s: Str, kind: &mut Kind, ty: &HiveType) -> Result<(), String> {
         if !s.escaped {
             return self.parsed(s.start - 1, s.start..s.end, kind, ty);
         }
-        let raw = &self.text[s.start..s.end];
-        if let Err(why) = unescape(raw, self.scratch) {
-            return Fit::Unparsable(format!(
-                "`{}` has {why}",
-                quote(&self.src[s.start - 1..s.end + 1])
-            ));
-        }
-        let text = std::mem::take(self.scratch);
-        let fit = parse_into(&text, kind, ty);
-        *self.scratch = text;
-        match fit {
-            Ok(()) => Fit::Yes,
-            Err(why) => Fit::Unparsable(self.unparsable_message(s.start - 1, s.end + 1, ty, &why)),
-        }
+        let quoted = &self.src[s.start - 1..s.end + 1];
+        unescape(&self.text[s.start..s.end], self.scratch)
+            .map_err(|why| format!("`{}` has {why}", quote(quoted)))?;
+        parse_into(self.scratch, kind, ty).map_err(|why| unparsable(quoted, ty, &why))
     }
 
-    /// `self.text[text]` parsed into the column; the value's JSON starts at
-    /// `start` and ends at the cursor (for the reason).
+    /// `self.text[text]` parsed into the column, or the message of an
+    /// unparsable value; the value's JSON runs from `start` to the cursor.
     fn parsed(
         &self,
         start: usize,
         text: std::ops::Range<usize>,
         kind: &mut Kind,
         ty: &HiveType,
-    ) -> Fit {
-        match parse_into(&self.text[text], kind, ty) {
-            Ok(()) => Fit::Yes,
-            Err(why) => Fit::Unparsable(self.unparsable_message(start, self.pos, ty, &why)),
-        }
-    }
-
-    fn unparsable_message(&self, start: usize, end: usize, ty: &HiveType, why: &str) -> String {
-        let value = quote(&self.src[start..end]);
-        if why.is_empty() {
-            format!("`{value}` is not a valid {ty}")
-        } else {
-            format!("`{value}` is not a valid {ty}: {why}")
-        }
+    ) -> Result<(), String> {
+        parse_into(&self.text[text], kind, ty)
+            .map_err(|why| unparsable(&self.src[start..self.pos], ty, &why))
     }
 
     /// Remembers the first unparsable value, read at `depth`.
@@ -604,14 +594,11 @@ impl Cursor<'_> {
                 .under(&label()));
             }
             match self.string_into(k, &mut key.kind, &key.ty) {
-                Fit::Yes => key.valid.push(true),
-                Fit::Unparsable(message) => {
+                Ok(()) => key.valid.push(true),
+                Err(message) => {
                     self.defer(depth + 1, message);
                     self.name_unparsable(depth + 1, label);
                     key.push_null();
-                }
-                Fit::Mismatch | Fit::OutOfRange => {
-                    unreachable!("a string into a column only parses or does not")
                 }
             }
             self.skip_ws();
@@ -827,6 +814,16 @@ impl Cursor<'_> {
             position: self.pos.saturating_sub(1),
             message,
         })
+    }
+}
+
+/// The message of a value that does not parse, quoting its JSON.
+fn unparsable(json: &[u8], ty: &HiveType, why: &str) -> String {
+    let value = quote(json);
+    if why.is_empty() {
+        format!("`{value}` is not a valid {ty}")
+    } else {
+        format!("`{value}` is not a valid {ty}: {why}")
     }
 }
 

@@ -449,7 +449,7 @@ fn same_as_reference(
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 512,
+        cases: 2048,
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
