@@ -390,25 +390,24 @@ impl Cursor<'_> {
             }
             (Kind::Int { min, max, values }, Some(b'-' | b'0'..=b'9')) => {
                 let integer = self.number()?;
-                match parse_i64(&self.src[start..self.pos]) {
-                    _ if !integer => Fit::Mismatch,
-                    Some(v) if (*min..=*max).contains(&v) => {
-                        values.push(v);
-                        Fit::Yes
-                    }
-                    _ => Fit::OutOfRange,
-                }
-            }
-            (Kind::Int { min, max, values }, Some(b'"')) => {
-                let s = self.string()?;
-                match parse_i64(&self.src[s.start..s.end]) {
-                    _ if s.escaped => Fit::Mismatch,
-                    Some(v) if (*min..=*max).contains(&v) => {
+                match integer.then(|| parse_i64(&self.src[start..self.pos])) {
+                    None => Fit::Mismatch,
+                    Some(Some(v)) if (*min..=*max).contains(&v) => {
                         values.push(v);
                         Fit::Yes
                     }
                     Some(_) => Fit::OutOfRange,
-                    None => Fit::Mismatch,
+                }
+            }
+            (Kind::Int { min, max, values }, Some(b'"')) => {
+                let s = self.string()?;
+                match (!s.escaped).then(|| parse_i64(&self.src[s.start..s.end])) {
+                    Some(Some(v)) if (*min..=*max).contains(&v) => {
+                        values.push(v);
+                        Fit::Yes
+                    }
+                    Some(Some(_)) => Fit::OutOfRange,
+                    _ => Fit::Mismatch,
                 }
             }
             (Kind::Float32(_) | Kind::Float64(_), Some(b'-' | b'0'..=b'9')) => {
