@@ -87,7 +87,7 @@ pub fn hive_type_name(ty: &DataType) -> String {
     }
 }
 
-fn arrow_type(ty: &HiveType) -> DataType {
+pub(super) fn arrow_type(ty: &HiveType) -> DataType {
     match ty {
         HiveType::Boolean => DataType::Boolean,
         HiveType::TinyInt => DataType::Int8,

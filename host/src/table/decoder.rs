@@ -1,27 +1,17 @@
 //! Decodes a batch of Kafka events bound for one table into one Arrow
 //! [`RecordBatch`], rejecting the events that do not fit.
 //!
-//! Events enter as [`Event`]s. Each is checked for size and UTF-8, then
-//! projected onto the table's columns (`project.rs`) into one reused buffer,
-//! and arrow-json's tape decoder turns that whole buffer into arrays in one
-//! go. What leaves is a [`Decoded`]: the batch, the Kafka partition and
+//! Events enter as [`Event`]s. Each is checked for size and UTF-8, then read
+//! once, straight into the table's column builders (`project.rs`), which
+//! check every value as they take it and take back a refused event's
+//! values. What leaves is a [`Decoded`]: the batch, the Kafka partition and
 //! offset of each of its rows, and a [`Rejection`] per refused event.
-//!
-//! arrow-json fails a whole batch on one value it cannot parse. The
-//! projection catches nearly every such value first; for the rest (a
-//! malformed date, a decimal over its precision) the batch is halved until
-//! the culprits are found, and only they are rejected. That slow path runs
-//! only when arrow-json has failed.
 
-use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, StringBuilder, TimestampMicrosecondArray};
-use arrow::compute::concat_batches;
 use arrow::datatypes::{Schema as ArrowSchema, SchemaRef};
 use arrow::error::ArrowError;
-use arrow::json::ReaderBuilder;
-use arrow::json::reader::Decoder;
 use arrow::record_batch::RecordBatch;
 
 use super::arrow_schema::{declared_fields, table_schema};
@@ -81,7 +71,7 @@ pub struct Rejection {
 /// What goes wrong with a table's decoder itself, as opposed to one event.
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
-    #[error("cannot build a JSON decoder for table `{table}`: {source}")]
+    #[error("cannot build a decoder for table `{table}`: {source}")]
     Decoder {
         table: String,
         #[source]
@@ -96,16 +86,12 @@ pub enum TableError {
 }
 
 /// Turns events into rows of one table. Keep one per table and reuse it:
-/// it owns the buffers and the arrow-json decoder.
+/// it owns the column builders.
 pub struct TableDecoder {
     table: String,
     schema: SchemaRef,
-    declared: SchemaRef,
     projection: Projection,
     limits: DecodeLimits,
-    json: Decoder,
-    /// Projected events, one per line.
-    buf: Vec<u8>,
 }
 
 impl std::fmt::Debug for TableDecoder {
@@ -117,33 +103,23 @@ impl std::fmt::Debug for TableDecoder {
     }
 }
 
-/// Rows arrow-json decodes per internal batch; larger calls are stitched.
-const JSON_BATCH_ROWS: usize = 8192;
-
-/// An event accepted by the projection, waiting for arrow-json.
-struct Admitted<'a> {
-    index: usize,
-    text: &'a str,
-    /// Its bytes in the projection buffer.
-    span: Range<usize>,
-}
-
 impl TableDecoder {
+    /// Fails if the column builders do not make the table's Arrow types,
+    /// checked once here on an empty batch rather than on the first events.
     pub fn new(table: &str, schema: &Schema, limits: DecodeLimits) -> Result<Self, TableError> {
+        let mut projection = Projection::new(&schema.columns, limits.max_depth);
         let declared = Arc::new(ArrowSchema::new(declared_fields(&schema.columns)));
-        let json =
-            json_decoder(&declared, JSON_BATCH_ROWS).map_err(|source| TableError::Decoder {
+        RecordBatch::try_new(declared, projection.finish()).map_err(|source| {
+            TableError::Decoder {
                 table: table.to_string(),
                 source,
-            })?;
+            }
+        })?;
         Ok(TableDecoder {
             table: table.to_string(),
             schema: table_schema(schema),
-            declared,
-            projection: Projection::new(&schema.columns, limits.max_depth),
+            projection,
             limits,
-            json,
-            buf: Vec::new(),
         })
     }
 
@@ -154,149 +130,37 @@ impl TableDecoder {
 
     /// Decodes `events` into one batch; never fails because of an event.
     pub fn decode(&mut self, events: &[Event<'_>]) -> Result<Decoded, TableError> {
-        self.buf.clear();
         let mut admitted = Vec::with_capacity(events.len());
         let mut rejected = Vec::new();
         for (index, event) in events.iter().enumerate() {
-            let start = self.buf.len();
-            match self.admit(event.json) {
-                Ok(text) => {
-                    self.buf.push(b'\n');
-                    admitted.push(Admitted {
-                        index,
-                        text,
-                        span: start..self.buf.len(),
-                    });
-                }
+            let admit = check_size_and_utf8(event.json, &self.limits)
+                .and_then(|text| self.projection.project(text).map(|()| text));
+            match admit {
+                Ok(text) => admitted.push((index, text)),
                 Err(reason) => rejected.push(Rejection { index, reason }),
             }
         }
-
-        let columns = match decode_all(&mut self.json, &self.buf, &self.declared) {
-            Ok(batch) => batch,
-            Err(_) => {
-                // The decoder may hold half a tape: start a fresh one.
-                self.json = self.fresh_decoder(JSON_BATCH_ROWS)?;
-                self.isolate_unparsable(&mut admitted, &mut rejected)?
-            }
-        };
-        rejected.sort_by_key(|r| r.index);
+        debug_assert_eq!(self.projection.rows(), admitted.len());
+        let columns = self.projection.finish();
         self.assemble(events, &admitted, columns, rejected)
-    }
-
-    /// Size, UTF-8 and projection checks; appends the projection to `buf`.
-    fn admit<'a>(&mut self, json: &'a [u8]) -> Result<&'a str, RejectReason> {
-        let text = check_size_and_utf8(json, &self.limits)?;
-        self.projection.project(json, &mut self.buf)?;
-        Ok(text)
-    }
-
-    /// The slow path: halves the admitted events until each one arrow-json
-    /// refuses is alone, rejects those, and decodes the rest.
-    fn isolate_unparsable(
-        &mut self,
-        admitted: &mut Vec<Admitted<'_>>,
-        rejected: &mut Vec<Rejection>,
-    ) -> Result<RecordBatch, TableError> {
-        let mut misfits = Vec::new();
-        self.bisect(admitted, 0..admitted.len(), &mut misfits)?;
-        tracing::debug!(
-            table = %self.table,
-            misfits = misfits.len(),
-            "Isolated values arrow-json could not parse."
-        );
-        let mut keep = vec![true; admitted.len()];
-        for (position, message) in misfits {
-            keep[position] = false;
-            let column = self.blame(&self.buf[admitted[position].span.clone()]);
-            rejected.push(Rejection {
-                index: admitted[position].index,
-                reason: RejectReason::Unparsable { column, message },
-            });
-        }
-        let mut flags = keep.iter();
-        admitted.retain(|_| flags.next().copied().unwrap_or(false));
-
-        let mut good = Vec::with_capacity(self.buf.len());
-        for a in admitted.iter_mut() {
-            let start = good.len();
-            good.extend_from_slice(&self.buf[a.span.clone()]);
-            a.span = start..good.len();
-        }
-        self.buf = good;
-        decode_all(&mut self.json, &self.buf, &self.declared).map_err(|source| {
-            TableError::Assemble {
-                table: self.table.clone(),
-                source,
-            }
-        })
-    }
-
-    /// Finds the admitted events in `range` that arrow-json refuses, as
-    /// (position in `admitted`, arrow-json's message).
-    fn bisect(
-        &self,
-        admitted: &[Admitted<'_>],
-        range: Range<usize>,
-        misfits: &mut Vec<(usize, String)>,
-    ) -> Result<(), TableError> {
-        if range.is_empty() {
-            return Ok(());
-        }
-        let bytes = admitted[range.start].span.start..admitted[range.end - 1].span.end;
-        let mut trial = self.fresh_decoder(range.len())?;
-        match decode_all(&mut trial, &self.buf[bytes], &self.declared) {
-            Ok(_) => Ok(()),
-            Err(e) if range.len() == 1 => {
-                misfits.push((range.start, e.to_string()));
-                Ok(())
-            }
-            Err(_) => {
-                let mid = range.start + range.len() / 2;
-                self.bisect(admitted, range.start..mid, misfits)?;
-                self.bisect(admitted, mid..range.end, misfits)
-            }
-        }
-    }
-
-    /// Which column of one projected event arrow-json refuses: each is
-    /// tried alone. Only for events already known to fail.
-    fn blame(&self, row: &[u8]) -> String {
-        for field in self.declared.fields() {
-            let alone = Arc::new(ArrowSchema::new(vec![field.clone()]));
-            let refused = json_decoder(&alone, 1)
-                .and_then(|mut decoder| decode_all(&mut decoder, row, &alone))
-                .is_err();
-            if refused {
-                return field.name().clone();
-            }
-        }
-        "?".to_string()
-    }
-
-    fn fresh_decoder(&self, rows: usize) -> Result<Decoder, TableError> {
-        json_decoder(&self.declared, rows).map_err(|source| TableError::Decoder {
-            table: self.table.clone(),
-            source,
-        })
     }
 
     /// Puts `raw_event` and `timestamp` in front of the decoded columns.
     fn assemble(
         &self,
         events: &[Event<'_>],
-        admitted: &[Admitted<'_>],
-        declared: RecordBatch,
+        admitted: &[(usize, &str)],
+        declared: Vec<ArrayRef>,
         rejected: Vec<Rejection>,
     ) -> Result<Decoded, TableError> {
-        let bytes: usize = admitted.iter().map(|a| a.text.len()).sum();
+        let bytes: usize = admitted.iter().map(|(_, text)| text.len()).sum();
         let mut raw = StringBuilder::with_capacity(admitted.len(), bytes);
         let mut timestamps = Vec::with_capacity(admitted.len());
         let mut partitions = Vec::with_capacity(admitted.len());
         let mut offsets = Vec::with_capacity(admitted.len());
-        for a in admitted {
-            let event = &events[a.index];
-            raw.append_value(a.text);
+        for &(index, text) in admitted {
+            let event = &events[index];
+            raw.append_value(text);
             timestamps.push(event.timestamp_ms.saturating_mul(1000));
             partitions.push(event.partition);
             offsets.push(event.offset);
@@ -305,7 +169,7 @@ impl TableDecoder {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
         columns.push(Arc::new(raw.finish()));
         columns.push(Arc::new(timestamps));
-        columns.extend(declared.columns().iter().cloned());
+        columns.extend(declared);
         let batch = RecordBatch::try_new(self.schema.clone(), columns).map_err(|source| {
             TableError::Assemble {
                 table: self.table.clone(),
@@ -326,12 +190,14 @@ impl TableDecoder {
 /// rules and reasons as [`TableDecoder::decode`], for checking events before
 /// they reach plugins, without building anything.
 pub fn check_event(json: &[u8], limits: &DecodeLimits) -> Result<(), RejectReason> {
-    check_size_and_utf8(json, limits)?;
-    let mut scratch = Vec::new();
-    Projection::new(&[], limits.max_depth).project(json, &mut scratch)
+    let text = check_size_and_utf8(json, limits)?;
+    Projection::new(&[], limits.max_depth).project(text)
 }
 
-fn check_size_and_utf8<'a>(json: &'a [u8], limits: &DecodeLimits) -> Result<&'a str, RejectReason> {
+pub(super) fn check_size_and_utf8<'a>(
+    json: &'a [u8],
+    limits: &DecodeLimits,
+) -> Result<&'a str, RejectReason> {
     if json.len() > limits.max_event_bytes {
         return Err(RejectReason::TooLarge {
             bytes: json.len(),
@@ -341,41 +207,4 @@ fn check_size_and_utf8<'a>(json: &'a [u8], limits: &DecodeLimits) -> Result<&'a 
     std::str::from_utf8(json).map_err(|e| RejectReason::InvalidUtf8 {
         position: e.valid_up_to(),
     })
-}
-
-fn json_decoder(declared: &SchemaRef, rows: usize) -> Result<Decoder, ArrowError> {
-    ReaderBuilder::new(declared.clone())
-        .with_batch_size(rows.max(1))
-        // Numbers and booleans into string columns as their JSON text; the
-        // projection has already refused objects and arrays there.
-        .with_coerce_primitive(true)
-        .build_decoder()
-}
-
-/// Decodes every line of `buf` into one batch of the declared columns.
-fn decode_all(
-    decoder: &mut Decoder,
-    buf: &[u8],
-    declared: &SchemaRef,
-) -> Result<RecordBatch, ArrowError> {
-    let mut batches = Vec::new();
-    let mut pos = 0;
-    loop {
-        pos += decoder.decode(&buf[pos..])?;
-        if pos >= buf.len() {
-            break;
-        }
-        // The decoder stopped at its batch size.
-        if let Some(batch) = decoder.flush()? {
-            batches.push(batch);
-        }
-    }
-    if let Some(batch) = decoder.flush()? {
-        batches.push(batch);
-    }
-    match batches.len() {
-        0 => Ok(RecordBatch::new_empty(declared.clone())),
-        1 => Ok(batches.swap_remove(0)),
-        _ => concat_batches(declared, &batches),
-    }
 }

@@ -10,6 +10,7 @@
 //! kinds of batch to Parquet; nothing here knows about files.
 
 mod arrow_schema;
+mod columns;
 mod dead_letter;
 mod decoder;
 pub(crate) mod project;
@@ -21,5 +22,9 @@ pub use dead_letter::{
 pub use decoder::{DecodeLimits, Decoded, Event, Rejection, TableDecoder, TableError, check_event};
 pub use project::RejectReason;
 
+#[cfg(test)]
+mod properties;
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;

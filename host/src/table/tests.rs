@@ -591,3 +591,96 @@ fn hive_type_names_invert_the_arrow_mapping() {
         "timestamp"
     );
 }
+
+#[test]
+fn unparsable_values_are_named_by_their_whole_path() {
+    let mut d = decoder(
+        "u struct<inner:struct<d:date>>, tags array<decimal(4,2)>, m map<date,int>, b binary",
+    );
+    let cases: &[(&str, &str)] = &[
+        (
+            r#"{"u": {"inner": {"d": "yesterday"}}}"#,
+            r#"column `u.inner.d` cannot hold the event's value: `"yesterday"` is not a valid date"#,
+        ),
+        (
+            r#"{"tags": [1.5, 123456.5]}"#,
+            "column `tags[1]` cannot hold the event's value: `123456.5` is not a valid decimal(4,2)",
+        ),
+        (
+            r#"{"m": {"2018-08-13": 1, "nope": 2}}"#,
+            r#"column `m["nope"]` cannot hold the event's value: `"nope"` is not a valid date"#,
+        ),
+        (
+            r#"{"b": "cafg"}"#,
+            r#"column `b` cannot hold the event's value: `"cafg"` is not a valid binary: `g` at 3 is not a hex digit"#,
+        ),
+    ];
+    for (bad, want) in cases {
+        let decoded = decode(&mut d, &[r#"{"b": "00"}"#, bad]);
+        let reason = only_reason(&decoded);
+        assert!(reason.starts_with(want), "{bad}: {reason}");
+        assert_eq!(decoded.batch.num_rows(), 1, "{bad}");
+    }
+}
+
+#[test]
+fn a_misfit_after_an_unparsable_value_is_the_reason() {
+    // The unparsable date is read first, but a misfit or a syntax error
+    // later in the event says more.
+    let mut d = decoder("d date, n int");
+    let decoded = decode(&mut d, &[r#"{"d": "yesterday", "n": "abc"}"#]);
+    assert_eq!(
+        only_reason(&decoded),
+        "column `n` is int, but the event has `\"abc\"`"
+    );
+    let decoded = decode(&mut d, &[r#"{"d": "yesterday", "n": 1"#]);
+    assert!(only_reason(&decoded).contains("not JSON"));
+}
+
+#[test]
+fn a_row_refused_late_leaves_nothing_behind() {
+    // Four columns written, nested ones half way, before the fifth refuses.
+    let mut d = decoder(
+        "a string, b array<struct<x:int>>, c map<string,array<int>>, e struct<f:string>, n int",
+    );
+    let good = r#"{"a": "1", "b": [{"x": 1}], "c": {"k": [1]}, "e": {"f": "g"}, "n": 1}"#;
+    let bad =
+        r#"{"a": "2", "b": [{"x": 2}, {"x": 3}], "c": {"k": [2, 3]}, "e": {"f": "h"}, "n": "no"}"#;
+    let decoded = decode(&mut d, &[good, bad, good]);
+    assert_eq!(decoded.rejected.len(), 1);
+    let again = decode(&mut d, &[good, good]);
+    // The declared columns; `timestamp` follows the Kafka offsets.
+    assert_eq!(decoded.batch.columns()[2..], again.batch.columns()[2..]);
+}
+
+#[test]
+fn parsed_values_are_what_arrow_json_makes_of_them() {
+    let mut d = decoder("k binary, l date, m timestamp, h decimal(12,2), f float");
+    let decoded = decode(
+        &mut d,
+        &[
+            r#"{"k": "cafe0", "l": "1970-01-02", "m": "1970-01-01T00:00:01.5+01:00", "h": "12.34", "f": 1e39}"#,
+            r#"{"m": 1.9}"#,
+        ],
+    );
+    assert!(decoded.rejected.is_empty(), "{:?}", decoded.rejected);
+    let b = &decoded.batch;
+    let k = b.column_by_name("k").unwrap().as_binary::<i32>();
+    assert_eq!(k.value(0), [0xca, 0xfe, 0x00]);
+    let l = b.column_by_name("l").unwrap();
+    assert_eq!(l.as_primitive::<arrow::datatypes::Date32Type>().value(0), 1);
+    let m = b.column_by_name("m").unwrap();
+    let m = m.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+    assert_eq!((m.value(0), m.value(1)), (-3_598_500_000, 1));
+    let h = b.column_by_name("h").unwrap();
+    assert_eq!(
+        h.as_primitive::<arrow::datatypes::Decimal128Type>()
+            .value(0),
+        1234
+    );
+    let f = b.column_by_name("f").unwrap();
+    assert_eq!(
+        f.as_primitive::<arrow::datatypes::Float32Type>().value(0),
+        f32::INFINITY
+    );
+}

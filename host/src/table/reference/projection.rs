@@ -1,0 +1,874 @@
+//! The old projection, kept as the reference decoder's first pass: one
+//! JSON event onto a table's columns, the step before arrow-json turns many
+//! of them into Arrow arrays.
+//!
+//! A JSON event enters as bytes; what leaves is a compact JSON object,
+//! appended to the caller's buffer, holding only the table's columns, with
+//! keys renamed to the column names, or a [`RejectReason`] naming the column
+//! and value that do not fit. One pass does all of it, because arrow-json
+//! alone cannot: it matches keys case-sensitively, fails a whole batch on one
+//! bad row without saying which, and quietly bends some values (it truncates
+//! `1.5` into an int column). So this pass:
+//!
+//! - matches keys to columns case-insensitively with `-` read as `_`
+//!   (`User-Agent` → `user_agent`) in every struct, at every level, but never
+//!   touches map keys, which are data;
+//! - drops keys that name no column, after checking they are valid JSON;
+//! - checks each value against its column's type (the rules are in
+//!   [`Cursor::value`]), so almost every misfit is caught here, by name;
+//! - refuses nesting deeper than the limit before anything recurses further,
+//!   so a hostile depth-10,000 event costs a few dozen stack frames.
+//!
+//! It is a hand-written scanner over bytes already checked to be UTF-8: no
+//! `serde_json::Value` per event on the hot path.
+
+use crate::schema::{Column, HiveType};
+use crate::table::project::{DEPTH_CEILING, RejectReason};
+
+/// The longest value quoted in a reason; dead letters keep the whole event.
+const QUOTE_CHARS: usize = 60;
+
+/// A table's columns compiled for matching.
+#[derive(Debug)]
+pub(crate) struct Projection {
+    root: StructShape,
+    max_depth: usize,
+}
+
+#[derive(Debug)]
+struct StructShape {
+    fields: Vec<FieldShape>,
+    /// Field names by length: a key is compared with the few fields of its
+    /// length only, by their first eight bytes first.
+    by_len: Vec<Vec<NameEntry>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct NameEntry {
+    /// The name's first eight bytes, as [`head`] packs them.
+    head: u64,
+    index: usize,
+}
+
+#[derive(Debug)]
+struct FieldShape {
+    name: String,
+    /// `"name":`, as written to the projection.
+    key: Box<[u8]>,
+    shape: Shape,
+}
+
+#[derive(Debug)]
+struct Shape {
+    /// For reasons: what the column is, in Hive's words.
+    ty: HiveType,
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Boolean,
+    Int { min: i64, max: i64 },
+    Float,
+    Decimal,
+    String,
+    Binary,
+    Date,
+    Timestamp,
+    Array(Box<Shape>),
+    Map(Box<Shape>, Box<Shape>),
+    Struct(StructShape),
+}
+
+impl Projection {
+    pub(crate) fn new(columns: &[Column], max_depth: usize) -> Projection {
+        Projection {
+            root: StructShape::new(columns),
+            max_depth: max_depth.clamp(1, DEPTH_CEILING),
+        }
+    }
+
+    /// Appends the projection of `json` to `out`, or leaves `out` as it was
+    /// and says why the event does not fit.
+    pub(crate) fn project(&self, json: &[u8], out: &mut Vec<u8>) -> Result<(), RejectReason> {
+        let start = out.len();
+        let mut cursor = Cursor {
+            src: json,
+            pos: 0,
+            max_depth: self.max_depth,
+        };
+        let result = cursor.root(&self.root, out);
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result.map_err(|reason| *reason)
+    }
+}
+
+impl StructShape {
+    fn new(columns: &[Column]) -> StructShape {
+        let fields: Vec<FieldShape> = columns
+            .iter()
+            .map(|c| FieldShape {
+                name: c.name.clone(),
+                key: format!("\"{}\":", c.name).into_bytes().into(),
+                shape: Shape::new(&c.ty),
+            })
+            .collect();
+        let longest = fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
+        let mut by_len = vec![Vec::new(); longest + 1];
+        for (index, field) in fields.iter().enumerate() {
+            let name = field.name.as_bytes();
+            by_len[name.len()].push(NameEntry {
+                head: head(name),
+                index,
+            });
+        }
+        StructShape { fields, by_len }
+    }
+
+    /// The field a key names: ASCII case folded, `-` read as `_`.
+    fn find(&self, key: &[u8]) -> Option<usize> {
+        let candidates = self.by_len.get(key.len())?;
+        let key_head = head(key);
+        candidates
+            .iter()
+            .find(|entry| {
+                entry.head == key_head
+                    && (key.len() <= 8 || {
+                        let name = &self.fields[entry.index].name.as_bytes()[8..];
+                        key[8..]
+                            .iter()
+                            .zip(name)
+                            .all(|(&k, &n)| FOLD[usize::from(k)] == n)
+                    })
+            })
+            .map(|entry| entry.index)
+    }
+}
+
+impl Shape {
+    fn new(ty: &HiveType) -> Shape {
+        let kind = match ty {
+            HiveType::Boolean => Kind::Boolean,
+            HiveType::TinyInt => int_kind::<i8>(),
+            HiveType::SmallInt => int_kind::<i16>(),
+            HiveType::Int => int_kind::<i32>(),
+            HiveType::BigInt => int_kind::<i64>(),
+            HiveType::Float | HiveType::Double => Kind::Float,
+            HiveType::Decimal { .. } => Kind::Decimal,
+            HiveType::String => Kind::String,
+            HiveType::Binary => Kind::Binary,
+            HiveType::Date => Kind::Date,
+            HiveType::Timestamp => Kind::Timestamp,
+            HiveType::Array(item) => Kind::Array(Box::new(Shape::new(item))),
+            HiveType::Map(k, v) => Kind::Map(Box::new(Shape::new(k)), Box::new(Shape::new(v))),
+            HiveType::Struct(fields) => Kind::Struct(StructShape::new(fields)),
+        };
+        Shape {
+            ty: ty.clone(),
+            kind,
+        }
+    }
+}
+
+fn int_kind<T: Into<i64> + Bounded>() -> Kind {
+    Kind::Int {
+        min: T::MIN_VALUE.into(),
+        max: T::MAX_VALUE.into(),
+    }
+}
+
+trait Bounded: Sized {
+    const MIN_VALUE: Self;
+    const MAX_VALUE: Self;
+}
+
+macro_rules! bounded {
+    ($($t:ty),*) => {$(impl Bounded for $t { const MIN_VALUE: Self = <$t>::MIN; const MAX_VALUE: Self = <$t>::MAX; })*};
+}
+bounded!(i8, i16, i32, i64);
+
+/// Bytes that end the fast scan through a string: the quote, the escape and
+/// the control characters JSON forbids inside strings.
+const STRING_STOP: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+/// The first byte at or after `i` that ends the fast scan through a
+/// string, or the end: eight bytes at a time (the classic SWAR tests for
+/// "a byte equals" and "a byte is less than"), as strings are most of an
+/// event's bytes.
+fn string_stop(src: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const QUOTES: u64 = ONES * b'"' as u64;
+    const BACKSLASHES: u64 = ONES * b'\\' as u64;
+    const SPACES: u64 = ONES * 0x20;
+    while let Some(chunk) = src.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let quote = x ^ QUOTES;
+        let backslash = x ^ BACKSLASHES;
+        // The lowest flagged byte is always a true match; only bytes above
+        // a match can be flagged falsely.
+        let found = (quote.wrapping_sub(ONES) & !quote
+            | backslash.wrapping_sub(ONES) & !backslash
+            | x.wrapping_sub(SPACES) & !x)
+            & HIGHS;
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + src[i..]
+        .iter()
+        .position(|&b| STRING_STOP[usize::from(b)])
+        .unwrap_or(src.len() - i)
+}
+
+/// A string token: `start..end` is its content, without the quotes.
+#[derive(Debug, Clone, Copy)]
+struct Str {
+    start: usize,
+    end: usize,
+    escaped: bool,
+}
+
+struct Cursor<'a> {
+    src: &'a [u8],
+    pos: usize,
+    max_depth: usize,
+}
+
+/// Boxed, so the happy path moves a pointer-sized result around.
+type Reject = Box<RejectReason>;
+type Step = Result<(), Reject>;
+
+impl Cursor<'_> {
+    fn root(&mut self, shape: &StructShape, out: &mut Vec<u8>) -> Step {
+        self.skip_ws();
+        let found = match self.peek() {
+            Some(b'{') => None,
+            Some(b'[') => Some("array"),
+            Some(b'"') => Some("string"),
+            Some(b't' | b'f') => Some("boolean"),
+            Some(b'n') => Some("null"),
+            Some(b'-' | b'0'..=b'9') => Some("number"),
+            None => return Err(self.syntax("the event is empty")),
+            Some(_) => return Err(self.syntax("expected a JSON value")),
+        };
+        match found {
+            None => self.object(shape, 1, out)?,
+            Some(found) => {
+                // Say "not JSON" rather than "an array" for `[1,`.
+                self.skip_value(1)?;
+                self.expect_end()?;
+                return Err(RejectReason::NotAnObject { found }.into());
+            }
+        }
+        self.expect_end()
+    }
+
+    fn expect_end(&mut self) -> Step {
+        self.skip_ws();
+        if self.pos == self.src.len() {
+            Ok(())
+        } else {
+            Err(self.syntax("more data after the end of the JSON value"))
+        }
+    }
+
+    /// A struct: keys renamed to columns, unknown keys dropped.
+    fn object(&mut self, shape: &StructShape, depth: usize, out: &mut Vec<u8>) -> Step {
+        self.enter(depth)?;
+        out.push(b'{');
+        let mut seen = Seen::new(shape.fields.len());
+        let mut first = true;
+        self.skip_ws();
+        if self.eat(b'}') {
+            out.push(b'}');
+            return Ok(());
+        }
+        loop {
+            self.skip_ws();
+            if self.peek() != Some(b'"') {
+                return Err(self.syntax("expected a key in quotes"));
+            }
+            let key = self.string()?;
+            self.skip_ws();
+            if !self.eat(b':') {
+                return Err(self.syntax("expected `:` after a key"));
+            }
+            self.skip_ws();
+            match self.column_of(key, shape)? {
+                Some(index) => {
+                    let field = &shape.fields[index];
+                    if !seen.insert(index) {
+                        return Err(RejectReason::DuplicateKey {
+                            column: field.name.clone(),
+                            key: String::from_utf8_lossy(&self.src[key.start..key.end])
+                                .into_owned(),
+                        }
+                        .into());
+                    }
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    out.extend_from_slice(&field.key);
+                    self.value(&field.shape, depth + 1, out)
+                        .map_err(|e| e.under(&field.name))?;
+                }
+                None => self.skip_value(depth + 1)?,
+            }
+            self.skip_ws();
+            match self.bump() {
+                Some(b',') => {}
+                Some(b'}') => break,
+                _ => return Err(self.syntax_before("expected `,` or `}` in an object")),
+            }
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
+    /// Which column a key names.
+    fn column_of(&self, key: Str, shape: &StructShape) -> Result<Option<usize>, Reject> {
+        if !key.escaped {
+            return Ok(shape.find(&self.src[key.start..key.end]));
+        }
+        // Rare: decode `\u0048ost` properly first.
+        let quoted = &self.src[key.start - 1..key.end + 1];
+        let decoded: String =
+            serde_json::from_slice(quoted).map_err(|_| self.syntax("invalid escape in a key"))?;
+        Ok(shape.find(decoded.as_bytes()))
+    }
+
+    /// One value of a known column. The type rules, in one place:
+    /// - `null` fits every column;
+    /// - integers take JSON integers in range, or strings holding one
+    ///   (`"27"`: HTTP headers arrive as strings), never `1.5` or `"abc"`;
+    /// - floats and decimals take numbers, or strings holding a number;
+    /// - strings take strings, and numbers and booleans as their JSON text,
+    ///   never objects or arrays;
+    /// - booleans take `true` and `false`;
+    /// - dates and binaries take strings (arrow-json parses them), timestamps
+    ///   strings or numbers;
+    /// - arrays, maps and structs take arrays, objects and objects.
+    fn value(&mut self, shape: &Shape, depth: usize, out: &mut Vec<u8>) -> Step {
+        let start = self.pos;
+        let first = self.peek();
+        if first == Some(b'n') {
+            self.literal(b"null")?;
+            out.extend_from_slice(b"null");
+            return Ok(());
+        }
+        let fits = match (&shape.kind, first) {
+            (Kind::Struct(s), Some(b'{')) => return self.object(s, depth, out),
+            (Kind::Array(item), Some(b'[')) => return self.array(item, depth, out),
+            (Kind::Map(k, v), Some(b'{')) => return self.map(k, v, depth, out),
+            (Kind::Boolean, Some(b't')) => self.literal(b"true").map(|()| true)?,
+            (Kind::Boolean, Some(b'f')) => self.literal(b"false").map(|()| true)?,
+            (Kind::Int { min, max }, Some(b'-' | b'0'..=b'9')) => {
+                let integer = self.number()?;
+                return self.check_int(integer, *min, *max, shape, start, out);
+            }
+            (Kind::Int { min, max }, Some(b'"')) => {
+                let s = self.string()?;
+                if s.escaped {
+                    false
+                } else {
+                    let text = &self.src[s.start..s.end];
+                    match parse_i64(text) {
+                        Some(_) => return self.check_int(true, *min, *max, shape, start, out),
+                        None => false,
+                    }
+                }
+            }
+            // A float beyond f64's range would be stored as an infinity
+            // (found by the `table_projection` fuzz target): out of range.
+            (Kind::Float, Some(b'-' | b'0'..=b'9')) => {
+                self.number()?;
+                let text = std::str::from_utf8(&self.src[start..self.pos]).unwrap_or("x");
+                if !text.parse::<f64>().is_ok_and(f64::is_finite) {
+                    return Err(self.misfit(shape, start, depth, true));
+                }
+                true
+            }
+            (Kind::Decimal | Kind::Timestamp | Kind::String, Some(b'-' | b'0'..=b'9')) => {
+                self.number().map(|_| true)?
+            }
+            (Kind::Float | Kind::Decimal, Some(b'"')) => {
+                let s = self.string()?;
+                !s.escaped && is_number(&self.src[s.start..s.end])
+            }
+            (Kind::String | Kind::Binary | Kind::Date | Kind::Timestamp, Some(b'"')) => {
+                self.string().map(|_| true)?
+            }
+            (Kind::String, Some(b't')) => self.literal(b"true").map(|()| true)?,
+            (Kind::String, Some(b'f')) => self.literal(b"false").map(|()| true)?,
+            _ => false,
+        };
+        if !fits {
+            return Err(self.misfit(shape, start, depth, false));
+        }
+        out.extend_from_slice(&self.src[start..self.pos]);
+        Ok(())
+    }
+
+    /// Finishes an integer column's value, text at `start..self.pos`; for a
+    /// quoted integer the quotes are part of that span.
+    fn check_int(
+        &mut self,
+        integer: bool,
+        min: i64,
+        max: i64,
+        shape: &Shape,
+        start: usize,
+        out: &mut Vec<u8>,
+    ) -> Step {
+        if !integer {
+            return Err(self.misfit(shape, start, 0, false));
+        }
+        let text = trim_quotes(&self.src[start..self.pos]);
+        match parse_i64(text) {
+            Some(v) if (min..=max).contains(&v) => {
+                out.extend_from_slice(&self.src[start..self.pos]);
+                Ok(())
+            }
+            _ => Err(self.misfit(shape, start, 0, true)),
+        }
+    }
+
+    fn array(&mut self, item: &Shape, depth: usize, out: &mut Vec<u8>) -> Step {
+        self.enter(depth)?;
+        out.push(b'[');
+        self.skip_ws();
+        if self.eat(b']') {
+            out.push(b']');
+            return Ok(());
+        }
+        let mut index = 0usize;
+        loop {
+            self.skip_ws();
+            if index > 0 {
+                out.push(b',');
+            }
+            self.value(item, depth + 1, out)
+                .map_err(|e| e.under(&format!("[{index}]")))?;
+            index += 1;
+            self.skip_ws();
+            match self.bump() {
+                Some(b',') => {}
+                Some(b']') => break,
+                _ => return Err(self.syntax_before("expected `,` or `]` in an array")),
+            }
+        }
+        out.push(b']');
+        Ok(())
+    }
+
+    /// A map: keys kept verbatim (they are data), checked against the key type.
+    fn map(&mut self, key: &Shape, value: &Shape, depth: usize, out: &mut Vec<u8>) -> Step {
+        self.enter(depth)?;
+        out.push(b'{');
+        self.skip_ws();
+        if self.eat(b'}') {
+            out.push(b'}');
+            return Ok(());
+        }
+        let mut first = true;
+        loop {
+            self.skip_ws();
+            if self.peek() != Some(b'"') {
+                return Err(self.syntax("expected a key in quotes"));
+            }
+            let k = self.string()?;
+            let quoted_key = &self.src[k.start - 1..k.end + 1];
+            let label = format!("[{}]", String::from_utf8_lossy(quoted_key));
+            let key_fits = match key.kind {
+                Kind::Int { min, max } => {
+                    !k.escaped
+                        && parse_i64(&self.src[k.start..k.end])
+                            .is_some_and(|v| (min..=max).contains(&v))
+                }
+                Kind::Float | Kind::Decimal => !k.escaped && is_number(&self.src[k.start..k.end]),
+                _ => true,
+            };
+            if !key_fits {
+                return Err(Box::new(RejectReason::Mismatch {
+                    column: String::new(),
+                    expected: format!("a map with {} keys", key.ty),
+                    value: quote(quoted_key),
+                })
+                .under(&label));
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(quoted_key);
+            out.push(b':');
+            self.skip_ws();
+            if !self.eat(b':') {
+                return Err(self.syntax("expected `:` after a key"));
+            }
+            self.skip_ws();
+            self.value(value, depth + 1, out)
+                .map_err(|e| e.under(&label))?;
+            self.skip_ws();
+            match self.bump() {
+                Some(b',') => {}
+                Some(b'}') => break,
+                _ => return Err(self.syntax_before("expected `,` or `}` in an object")),
+            }
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
+    /// Says why the value at `start` does not fit, quoting it. If the value
+    /// is not even valid JSON (or too deep), that is the reason instead.
+    fn misfit(&mut self, shape: &Shape, start: usize, depth: usize, range: bool) -> Reject {
+        self.pos = start;
+        if let Err(e) = self.skip_value(depth.max(1)) {
+            return e;
+        }
+        let value = quote(&self.src[start..self.pos]);
+        let (column, expected) = (String::new(), shape.ty.to_string());
+        Box::new(if range {
+            RejectReason::OutOfRange {
+                column,
+                expected,
+                value,
+            }
+        } else {
+            RejectReason::Mismatch {
+                column,
+                expected,
+                value,
+            }
+        })
+    }
+
+    /// Checks any JSON value and steps over it; keys here name no column.
+    fn skip_value(&mut self, depth: usize) -> Step {
+        match self.peek() {
+            Some(b'{') => {
+                self.enter(depth)?;
+                self.skip_ws();
+                if self.eat(b'}') {
+                    return Ok(());
+                }
+                loop {
+                    self.skip_ws();
+                    if self.peek() != Some(b'"') {
+                        return Err(self.syntax("expected a key in quotes"));
+                    }
+                    self.string()?;
+                    self.skip_ws();
+                    if !self.eat(b':') {
+                        return Err(self.syntax("expected `:` after a key"));
+                    }
+                    self.skip_ws();
+                    self.skip_value(depth + 1)?;
+                    self.skip_ws();
+                    match self.bump() {
+                        Some(b',') => {}
+                        Some(b'}') => return Ok(()),
+                        _ => return Err(self.syntax_before("expected `,` or `}` in an object")),
+                    }
+                }
+            }
+            Some(b'[') => {
+                self.enter(depth)?;
+                self.skip_ws();
+                if self.eat(b']') {
+                    return Ok(());
+                }
+                loop {
+                    self.skip_ws();
+                    self.skip_value(depth + 1)?;
+                    self.skip_ws();
+                    match self.bump() {
+                        Some(b',') => {}
+                        Some(b']') => return Ok(()),
+                        _ => return Err(self.syntax_before("expected `,` or `]` in an array")),
+                    }
+                }
+            }
+            Some(b'"') => self.string().map(|_| ()),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.number().map(|_| ()),
+            None => Err(self.syntax("unexpected end of the event")),
+            Some(_) => Err(self.syntax("expected a JSON value")),
+        }
+    }
+
+    /// Steps into an object or array at `depth`, refusing past the limit
+    /// before anything recurses further.
+    fn enter(&mut self, depth: usize) -> Step {
+        if depth > self.max_depth {
+            return Err(RejectReason::TooDeep {
+                limit: self.max_depth,
+            }
+            .into());
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    fn string(&mut self) -> Result<Str, Reject> {
+        let start = self.pos + 1;
+        let mut i = start;
+        let mut escaped = false;
+        loop {
+            i = string_stop(self.src, i);
+            match self.src.get(i) {
+                Some(b'"') => break,
+                Some(b'\\') => {
+                    escaped = true;
+                    match self.src.get(i + 1) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                        Some(b'u')
+                            if self
+                                .src
+                                .get(i + 2..i + 6)
+                                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
+                        {
+                            i += 6;
+                        }
+                        _ => {
+                            self.pos = i;
+                            return Err(self.syntax("invalid escape in a string"));
+                        }
+                    }
+                }
+                Some(_) => {
+                    self.pos = i;
+                    return Err(self.syntax("control character in a string"));
+                }
+                None => {
+                    self.pos = start - 1;
+                    return Err(self.syntax("unterminated string"));
+                }
+            }
+        }
+        self.pos = i + 1;
+        Ok(Str {
+            start,
+            end: i,
+            escaped,
+        })
+    }
+
+    /// Steps over a number; says whether it is an integer (no `.`, no `e`).
+    fn number(&mut self) -> Result<bool, Reject> {
+        match number_end(self.src, self.pos) {
+            Some((end, integer)) => {
+                self.pos = end;
+                Ok(integer)
+            }
+            None => Err(self.syntax("invalid number")),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Step {
+        if self.src[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            Err(self.syntax("invalid literal"))
+        }
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.src.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.src.get(self.pos).copied()
+    }
+
+    fn bump(&mut self) -> Option<u8> {
+        let b = self.peek()?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn syntax(&self, message: &'static str) -> Reject {
+        Box::new(RejectReason::NotJson {
+            position: self.pos,
+            message,
+        })
+    }
+
+    /// A syntax error at the byte just consumed by [`Cursor::bump`].
+    fn syntax_before(&self, message: &'static str) -> Reject {
+        Box::new(RejectReason::NotJson {
+            position: self.pos.saturating_sub(1),
+            message,
+        })
+    }
+}
+
+/// The first eight bytes of a key, folded, packed into a word.
+fn head(key: &[u8]) -> u64 {
+    key.iter().take(8).enumerate().fold(0, |word, (i, &b)| {
+        word | u64::from(FOLD[usize::from(b)]) << (8 * i)
+    })
+}
+
+/// Keys match columns ignoring ASCII case, with `-` read as `_`.
+const FOLD: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).to_ascii_lowercase();
+        b += 1;
+    }
+    table[b'-' as usize] = b'_';
+    table
+};
+
+/// Which fields of one object have been seen, to refuse a second key that
+/// names the same column (`Host` and `host`): which one should win?
+enum Seen {
+    Few(u128),
+    Many(Vec<bool>),
+}
+
+impl Seen {
+    fn new(fields: usize) -> Seen {
+        if fields <= 128 {
+            Seen::Few(0)
+        } else {
+            Seen::Many(vec![false; fields])
+        }
+    }
+
+    /// Marks `index`; false if it was already marked.
+    fn insert(&mut self, index: usize) -> bool {
+        match self {
+            Seen::Few(bits) => {
+                let bit = 1u128 << index;
+                let fresh = *bits & bit == 0;
+                *bits |= bit;
+                fresh
+            }
+            Seen::Many(seen) => !std::mem::replace(&mut seen[index], true),
+        }
+    }
+}
+
+/// The end of the JSON number at `start`, and whether it is an integer.
+fn number_end(src: &[u8], start: usize) -> Option<(usize, bool)> {
+    let digit = |i: usize| src.get(i).is_some_and(u8::is_ascii_digit);
+    let mut i = start;
+    if src.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match src.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => {
+            while digit(i) {
+                i += 1;
+            }
+        }
+        _ => return None,
+    }
+    let mut integer = true;
+    if src.get(i) == Some(&b'.') {
+        integer = false;
+        i += 1;
+        if !digit(i) {
+            return None;
+        }
+        while digit(i) {
+            i += 1;
+        }
+    }
+    if let Some(b'e' | b'E') = src.get(i) {
+        integer = false;
+        i += 1;
+        if let Some(b'+' | b'-') = src.get(i) {
+            i += 1;
+        }
+        if !digit(i) {
+            return None;
+        }
+        while digit(i) {
+            i += 1;
+        }
+    }
+    Some((i, integer))
+}
+
+/// Whether `text` is exactly one JSON number.
+fn is_number(text: &[u8]) -> bool {
+    number_end(text, 0).is_some_and(|(end, _)| end == text.len())
+}
+
+/// An integer written `-?[0-9]+`, if it fits an i64.
+fn parse_i64(text: &[u8]) -> Option<i64> {
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        let d = i64::from(d - b'0');
+        value = value.checked_mul(10)?;
+        value = if negative {
+            value.checked_sub(d)?
+        } else {
+            value.checked_add(d)?
+        };
+    }
+    Some(value)
+}
+
+fn trim_quotes(text: &[u8]) -> &[u8] {
+    match text {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => text,
+    }
+}
+
+/// The start of a value for a reason, cut at a character boundary.
+fn quote(value: &[u8]) -> String {
+    let text = String::from_utf8_lossy(value);
+    match text.char_indices().nth(QUOTE_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.into_owned(),
+    }
+}
