@@ -21,7 +21,7 @@ import time
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -55,9 +55,18 @@ def browser() -> webdriver.Chrome:
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
-def wait(driver, what: str, check, seconds: float = 30):
+def wait(driver, what: str, check, seconds: float = 60):
+    """Waits for `check`, saying what it waits for, so a failure on a
+    loaded machine names its step."""
+    log(f"waiting for {what}")
     try:
-        return WebDriverWait(driver, seconds, poll_frequency=0.2).until(lambda d: check(d))
+        return WebDriverWait(
+            driver,
+            seconds,
+            poll_frequency=0.2,
+            # A list redrawn between finding an element and reading it.
+            ignored_exceptions=(StaleElementReferenceException,),
+        ).until(lambda d: check(d))
     except TimeoutException:
         raise SystemExit(f"timed out after {seconds} s waiting for {what}") from None
 
