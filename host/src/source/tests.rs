@@ -157,3 +157,26 @@ fn no_record_of_a_revoked_partition_reaches_a_pipeline_after_the_revocation() {
     assert_eq!(fast.stray_records, 0, "fast pipeline: {fast:?}");
     assert_eq!(slow.stray_records, 0, "slow pipeline: {slow:?}");
 }
+
+/// A pipeline slower than the fetcher fills librdkafka's queue; the fetcher
+/// must then come back within milliseconds, not librdkafka's default second,
+/// or end to end runs at one queue (32 MiB) per second.
+#[test]
+fn a_full_fetch_queue_is_refilled_within_milliseconds() {
+    let config = consumer_config("127.0.0.1:9092", "group");
+    let backoff: u64 = config
+        .get("fetch.queue.backoff.ms")
+        .expect("set by the source")
+        .parse()
+        .unwrap();
+    let queue_kib: u64 = config
+        .get("queued.max.messages.kbytes")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(backoff <= 50, "{backoff} ms");
+    assert!(
+        queue_kib <= 64 * 1024,
+        "{queue_kib} KiB: backpressure must reach Kafka"
+    );
+}
