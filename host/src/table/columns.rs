@@ -433,14 +433,14 @@ impl Bytes {
 }
 
 /// The first eight bytes of a key, folded, packed into a word.
-fn head(key: &[u8]) -> u64 {
+pub(super) fn head(key: &[u8]) -> u64 {
     key.iter().take(8).enumerate().fold(0, |word, (i, &b)| {
         word | u64::from(FOLD[usize::from(b)]) << (8 * i)
     })
 }
 
 /// Keys match columns ignoring ASCII case, with `-` read as `_`.
-const FOLD: [u8; 256] = {
+pub(super) const FOLD: [u8; 256] = {
     let mut table = [0u8; 256];
     let mut b = 0;
     while b < 256 {

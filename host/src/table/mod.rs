@@ -14,6 +14,7 @@ mod columns;
 mod dead_letter;
 mod decoder;
 pub(crate) mod project;
+mod scan;
 
 pub use arrow_schema::{RAW_EVENT, TIMESTAMP, hive_type_name, kafka_timestamp_type, table_schema};
 pub use dead_letter::{

@@ -25,6 +25,7 @@ use arrow::compute::kernels::cast_utils::{Parser, parse_decimal, string_to_datet
 use arrow::datatypes::{Date32Type, Decimal128Type, Float32Type, Float64Type, Int64Type};
 
 use super::columns::{Column, Fields, Kind, offset};
+use super::scan::{Reject, Scan, Step, Str, is_number, parse_i64, quote};
 use crate::schema::{Column as HiveColumn, HiveType};
 
 /// Why an event cannot become a row of its table.
@@ -85,9 +86,6 @@ impl RejectReason {
     }
 }
 
-/// The longest value quoted in a reason; dead letters keep the whole event.
-const QUOTE_CHARS: usize = 60;
-
 /// Deepest nesting a limit may allow: the scanner recurses once per level.
 pub(super) const DEPTH_CEILING: usize = 512;
 
@@ -115,10 +113,8 @@ impl Projection {
     /// says why the event does not fit.
     pub(crate) fn project(&mut self, json: &str) -> Result<(), RejectReason> {
         let mut cursor = Cursor {
-            src: json.as_bytes(),
+            scan: Scan::new(json.as_bytes(), self.max_depth),
             text: json,
-            pos: 0,
-            max_depth: self.max_depth,
             scratch: &mut self.scratch,
             unparsable: None,
         };
@@ -146,67 +142,12 @@ impl Projection {
     }
 }
 
-/// Bytes that end the fast scan through a string: the quote, the escape and
-/// the control characters JSON forbids inside strings.
-const STRING_STOP: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        table[b] = true;
-        b += 1;
-    }
-    table[b'"' as usize] = true;
-    table[b'\\' as usize] = true;
-    table
-};
-
-/// The first byte at or after `i` that ends the fast scan through a
-/// string, or the end: eight bytes at a time (the classic SWAR tests for
-/// "a byte equals" and "a byte is less than"), as strings are most of an
-/// event's bytes.
-fn string_stop(src: &[u8], mut i: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    const QUOTES: u64 = ONES * b'"' as u64;
-    const BACKSLASHES: u64 = ONES * b'\\' as u64;
-    const SPACES: u64 = ONES * 0x20;
-    while let Some(chunk) = src.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        let quote = x ^ QUOTES;
-        let backslash = x ^ BACKSLASHES;
-        // The lowest flagged byte is always a true match; only bytes above
-        // a match can be flagged falsely.
-        let found = (quote.wrapping_sub(ONES) & !quote
-            | backslash.wrapping_sub(ONES) & !backslash
-            | x.wrapping_sub(SPACES) & !x)
-            & HIGHS;
-        if found != 0 {
-            return i + (found.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    i + src[i..]
-        .iter()
-        .position(|&b| STRING_STOP[usize::from(b)])
-        .unwrap_or(src.len() - i)
-}
-
-/// A string token: `start..end` is its content, without the quotes.
-#[derive(Debug, Clone, Copy)]
-struct Str {
-    start: usize,
-    end: usize,
-    escaped: bool,
-}
-
+/// The scan of one event into the columns: the JSON lexer (`scan.rs`,
+/// reached through `Deref`) plus what the columns need.
 struct Cursor<'a> {
-    src: &'a [u8],
-    /// `src` as text, for the values that are kept as text or parsed.
+    scan: Scan<'a>,
+    /// The event as text, for the values that are kept as text or parsed.
     text: &'a str,
-    pos: usize,
-    max_depth: usize,
     scratch: &'a mut String,
     /// The first value that is of a kind its column takes yet does not
     /// parse, and the depth whose parent has still to put its name on the
@@ -214,10 +155,6 @@ struct Cursor<'a> {
     /// so a syntax error or misfit later in the event still wins.
     unparsable: Option<(Reject, usize)>,
 }
-
-/// Boxed, so the happy path moves a pointer-sized result around.
-type Reject = Box<RejectReason>;
-type Step = Result<(), Reject>;
 
 /// How one value fits its column, once read.
 enum Fit {
@@ -233,6 +170,20 @@ enum Fit {
 impl From<Result<(), String>> for Fit {
     fn from(parsed: Result<(), String>) -> Fit {
         parsed.map_or_else(Fit::Unparsable, |()| Fit::Yes)
+    }
+}
+
+impl<'a> std::ops::Deref for Cursor<'a> {
+    type Target = Scan<'a>;
+
+    fn deref(&self) -> &Scan<'a> {
+        &self.scan
+    }
+}
+
+impl<'a> std::ops::DerefMut for Cursor<'a> {
+    fn deref_mut(&mut self) -> &mut Scan<'a> {
+        &mut self.scan
     }
 }
 
@@ -262,15 +213,6 @@ impl Cursor<'_> {
         match self.unparsable.take() {
             Some((reason, _)) => Err(reason),
             None => Ok(()),
-        }
-    }
-
-    fn expect_end(&mut self) -> Step {
-        self.skip_ws();
-        if self.pos == self.src.len() {
-            Ok(())
-        } else {
-            Err(self.syntax("more data after the end of the JSON value"))
         }
     }
 
@@ -641,179 +583,6 @@ impl Cursor<'_> {
             }
         })
     }
-
-    /// Checks any JSON value and steps over it; keys here name no column.
-    fn skip_value(&mut self, depth: usize) -> Step {
-        match self.peek() {
-            Some(b'{') => {
-                self.enter(depth)?;
-                self.skip_ws();
-                if self.eat(b'}') {
-                    return Ok(());
-                }
-                loop {
-                    self.skip_ws();
-                    if self.peek() != Some(b'"') {
-                        return Err(self.syntax("expected a key in quotes"));
-                    }
-                    self.string()?;
-                    self.skip_ws();
-                    if !self.eat(b':') {
-                        return Err(self.syntax("expected `:` after a key"));
-                    }
-                    self.skip_ws();
-                    self.skip_value(depth + 1)?;
-                    self.skip_ws();
-                    match self.bump() {
-                        Some(b',') => {}
-                        Some(b'}') => return Ok(()),
-                        _ => return Err(self.syntax_before("expected `,` or `}` in an object")),
-                    }
-                }
-            }
-            Some(b'[') => {
-                self.enter(depth)?;
-                self.skip_ws();
-                if self.eat(b']') {
-                    return Ok(());
-                }
-                loop {
-                    self.skip_ws();
-                    self.skip_value(depth + 1)?;
-                    self.skip_ws();
-                    match self.bump() {
-                        Some(b',') => {}
-                        Some(b']') => return Ok(()),
-                        _ => return Err(self.syntax_before("expected `,` or `]` in an array")),
-                    }
-                }
-            }
-            Some(b'"') => self.string().map(|_| ()),
-            Some(b't') => self.literal(b"true"),
-            Some(b'f') => self.literal(b"false"),
-            Some(b'n') => self.literal(b"null"),
-            Some(b'-' | b'0'..=b'9') => self.number().map(|_| ()),
-            None => Err(self.syntax("unexpected end of the event")),
-            Some(_) => Err(self.syntax("expected a JSON value")),
-        }
-    }
-
-    /// Steps into an object or array at `depth`, refusing past the limit
-    /// before anything recurses further.
-    fn enter(&mut self, depth: usize) -> Step {
-        if depth > self.max_depth {
-            return Err(RejectReason::TooDeep {
-                limit: self.max_depth,
-            }
-            .into());
-        }
-        self.pos += 1;
-        Ok(())
-    }
-
-    fn string(&mut self) -> Result<Str, Reject> {
-        let start = self.pos + 1;
-        let mut i = start;
-        let mut escaped = false;
-        loop {
-            i = string_stop(self.src, i);
-            match self.src.get(i) {
-                Some(b'"') => break,
-                Some(b'\\') => {
-                    escaped = true;
-                    match self.src.get(i + 1) {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
-                        Some(b'u')
-                            if self
-                                .src
-                                .get(i + 2..i + 6)
-                                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
-                        {
-                            i += 6;
-                        }
-                        _ => {
-                            self.pos = i;
-                            return Err(self.syntax("invalid escape in a string"));
-                        }
-                    }
-                }
-                Some(_) => {
-                    self.pos = i;
-                    return Err(self.syntax("control character in a string"));
-                }
-                None => {
-                    self.pos = start - 1;
-                    return Err(self.syntax("unterminated string"));
-                }
-            }
-        }
-        self.pos = i + 1;
-        Ok(Str {
-            start,
-            end: i,
-            escaped,
-        })
-    }
-
-    /// Steps over a number; says whether it is an integer (no `.`, no `e`).
-    fn number(&mut self) -> Result<bool, Reject> {
-        match number_end(self.src, self.pos) {
-            Some((end, integer)) => {
-                self.pos = end;
-                Ok(integer)
-            }
-            None => Err(self.syntax("invalid number")),
-        }
-    }
-
-    fn literal(&mut self, word: &[u8]) -> Step {
-        if self.src[self.pos..].starts_with(word) {
-            self.pos += word.len();
-            Ok(())
-        } else {
-            Err(self.syntax("invalid literal"))
-        }
-    }
-
-    fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.src.get(self.pos) {
-            self.pos += 1;
-        }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.src.get(self.pos).copied()
-    }
-
-    fn bump(&mut self) -> Option<u8> {
-        let b = self.peek()?;
-        self.pos += 1;
-        Some(b)
-    }
-
-    fn eat(&mut self, b: u8) -> bool {
-        if self.peek() == Some(b) {
-            self.pos += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn syntax(&self, message: &'static str) -> Reject {
-        Box::new(RejectReason::NotJson {
-            position: self.pos,
-            message,
-        })
-    }
-
-    /// A syntax error at the byte just consumed by [`Cursor::bump`].
-    fn syntax_before(&self, message: &'static str) -> Reject {
-        Box::new(RejectReason::NotJson {
-            position: self.pos.saturating_sub(1),
-            message,
-        })
-    }
 }
 
 /// The message of a value that does not parse, quoting its JSON.
@@ -956,125 +725,4 @@ fn unescape(raw: &str, out: &mut String) -> Result<(), &'static str> {
     }
     out.push_str(&raw[i..]);
     Ok(())
-}
-/// The end of the JSON number at `start`, and whether it is an integer.
-fn number_end(src: &[u8], start: usize) -> Option<(usize, bool)> {
-    let digit = |i: usize| src.get(i).is_some_and(u8::is_ascii_digit);
-    let mut i = start;
-    if src.get(i) == Some(&b'-') {
-        i += 1;
-    }
-    match src.get(i) {
-        Some(b'0') => i += 1,
-        Some(b'1'..=b'9') => {
-            while digit(i) {
-                i += 1;
-            }
-        }
-        _ => return None,
-    }
-    let mut integer = true;
-    if src.get(i) == Some(&b'.') {
-        integer = false;
-        i += 1;
-        if !digit(i) {
-            return None;
-        }
-        while digit(i) {
-            i += 1;
-        }
-    }
-    if let Some(b'e' | b'E') = src.get(i) {
-        integer = false;
-        i += 1;
-        if let Some(b'+' | b'-') = src.get(i) {
-            i += 1;
-        }
-        if !digit(i) {
-            return None;
-        }
-        while digit(i) {
-            i += 1;
-        }
-    }
-    Some((i, integer))
-}
-
-/// Whether `text` is exactly one JSON number.
-fn is_number(text: &[u8]) -> bool {
-    number_end(text, 0).is_some_and(|(end, _)| end == text.len())
-}
-
-/// An integer written `-?[0-9]+`, if it fits an i64.
-fn parse_i64(text: &[u8]) -> Option<i64> {
-    let (negative, digits) = match text.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, text),
-    };
-    if digits.is_empty() {
-        return None;
-    }
-    let mut value: i64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        let d = i64::from(d - b'0');
-        value = value.checked_mul(10)?;
-        value = if negative {
-            value.checked_sub(d)?
-        } else {
-            value.checked_add(d)?
-        };
-    }
-    Some(value)
-}
-
-/// The start of a value for a reason, cut at a character boundary.
-fn quote(value: &[u8]) -> String {
-    let text = String::from_utf8_lossy(value);
-    match text.char_indices().nth(QUOTE_CHARS) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.into_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn string_stop_finds_the_first_stop_byte_like_a_plain_scan() {
-        let plain = |src: &[u8], i: usize| {
-            i + src[i..]
-                .iter()
-                .position(|&b| STRING_STOP[usize::from(b)])
-                .unwrap_or(src.len() - i)
-        };
-        let fillers: [&[u8]; 3] = [
-            b"abcdefghijklmnopqrstuvwxyz0123",
-            "éèà€𝄞ü".as_bytes(),
-            b"~!#$%&'()*+,-./:;<=>?@[]^_`{|}",
-        ];
-        for filler in fillers {
-            for stop in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
-                for at in 0..filler.len() {
-                    for start in 0..=at {
-                        let mut src = filler.to_vec();
-                        src[at] = stop;
-                        // A second stop after the first must not confuse it.
-                        if at + 3 < src.len() {
-                            src[at + 3] = b'"';
-                        }
-                        assert_eq!(
-                            string_stop(&src, start),
-                            plain(&src, start),
-                            "{src:?} from {start}"
-                        );
-                    }
-                }
-                assert_eq!(string_stop(filler, 0), filler.len());
-            }
-        }
-    }
 }
