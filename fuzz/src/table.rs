@@ -6,5 +6,7 @@ mod arrow_schema;
 mod columns;
 #[path = "../../host/src/table/project.rs"]
 pub mod project;
+#[path = "../../host/src/table/scan.rs"]
+mod scan;
 
 pub use arrow_schema::table_schema;

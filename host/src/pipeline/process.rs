@@ -140,10 +140,18 @@ impl Pipeline {
                 .increment(dead.len() as u64);
         }
 
+        // The last offset per partition, then one entry each: a batch spans
+        // a few partitions and a thousand events.
+        let mut last: Vec<(i32, i64)> = Vec::new();
         for i in 0..all.len() {
             let meta = all.meta(i);
-            self.consumed
-                .saw((batch.topic.clone(), meta.partition), meta.offset);
+            match last.iter_mut().find(|(p, _)| *p == meta.partition) {
+                Some((_, offset)) => *offset = (*offset).max(meta.offset),
+                None => last.push((meta.partition, meta.offset)),
+            }
+        }
+        for (partition, offset) in last {
+            self.consumed.saw((batch.topic.clone(), partition), offset);
         }
         metrics::counter!(crate::telemetry::EVENTS_IN, "pipeline" => pipeline.to_string())
             .increment(all.len() as u64);
