@@ -8,6 +8,15 @@
 //! which the pipeline turns into a [`DeadLetter`]. Dead letters have a table
 //! schema of their own ([`dead_letter_schema`]). The lake module writes both
 //! kinds of batch to Parquet; nothing here knows about files.
+//!
+//! - `decoder.rs`: [`TableDecoder`], a batch of events into one batch of rows;
+//! - `project.rs`: one event into the columns, checked as it is read;
+//! - `scan.rs`: the JSON lexer under it;
+//! - `columns.rs`: the column builders, which can take back a half-written row;
+//! - `arrow_schema.rs`: Hive types to Arrow types;
+//! - `dead_letter.rs`: [`DeadLetter`] and its table;
+//! - `reference/` and `properties.rs` (tests only): the old two-pass decoder,
+//!   and the property test that the two agree.
 
 mod arrow_schema;
 mod columns;

@@ -17,8 +17,9 @@
 //! - refuses nesting deeper than the limit before anything recurses further,
 //!   so a hostile depth-10,000 event costs a few dozen stack frames.
 //!
-//! It is a hand-written scanner over the event's bytes: no
-//! `serde_json::Value` per event, and no second parse.
+//! The JSON itself is read by `scan.rs`'s lexer; this file decides what
+//! each value means for its column. No `serde_json::Value` per event, and
+//! no second parse.
 
 use arrow::array::ArrayRef;
 use arrow::compute::kernels::cast_utils::{Parser, parse_decimal, string_to_datetime};
