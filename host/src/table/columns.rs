@@ -30,8 +30,15 @@ pub(super) struct Fields {
     pub(super) fields: Vec<Field>,
     /// The fields as Arrow declares them, for the finished struct.
     arrow: arrow::datatypes::Fields,
-    /// Field names by length: a key is compared with the few fields of its
-    /// length only, by their first eight bytes first.
+    names: Names,
+}
+
+/// Names compiled for matching keys: ASCII case folded, `-` read as `_`.
+#[derive(Debug)]
+pub(super) struct Names {
+    names: Vec<Box<[u8]>>,
+    /// Names by length: a key is compared with the few names of its length
+    /// only, by their first eight bytes first.
     by_len: Vec<Vec<NameEntry>>,
 }
 
@@ -110,6 +117,39 @@ pub(super) struct Bytes {
     pub(super) data: Vec<u8>,
 }
 
+impl Names {
+    pub(super) fn new<'a>(names: impl Iterator<Item = &'a str>) -> Names {
+        let names: Vec<Box<[u8]>> = names.map(|n| n.as_bytes().into()).collect();
+        let longest = names.iter().map(|n| n.len()).max().unwrap_or(0);
+        let mut by_len = vec![Vec::new(); longest + 1];
+        for (index, name) in names.iter().enumerate() {
+            by_len[name.len()].push(NameEntry {
+                head: head(name),
+                index,
+            });
+        }
+        Names { names, by_len }
+    }
+
+    /// The index of the name `key` matches.
+    pub(super) fn find(&self, key: &[u8]) -> Option<usize> {
+        let candidates = self.by_len.get(key.len())?;
+        let key_head = head(key);
+        candidates
+            .iter()
+            .find(|entry| {
+                entry.head == key_head
+                    && (key.len() <= 8 || {
+                        key[8..]
+                            .iter()
+                            .zip(&self.names[entry.index][8..])
+                            .all(|(&k, &n)| FOLD[usize::from(k)] == n)
+                    })
+            })
+            .map(|entry| entry.index)
+    }
+}
+
 impl Fields {
     pub(super) fn new(columns: &[HiveColumn]) -> Fields {
         let fields: Vec<Field> = columns
@@ -119,39 +159,16 @@ impl Fields {
                 column: Column::new(&c.ty),
             })
             .collect();
-        let longest = fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
-        let mut by_len = vec![Vec::new(); longest + 1];
-        for (index, field) in fields.iter().enumerate() {
-            let name = field.name.as_bytes();
-            by_len[name.len()].push(NameEntry {
-                head: head(name),
-                index,
-            });
-        }
         Fields {
+            names: Names::new(columns.iter().map(|c| c.name.as_str())),
             fields,
             arrow: declared_fields(columns),
-            by_len,
         }
     }
 
     /// The field a key names: ASCII case folded, `-` read as `_`.
     pub(super) fn find(&self, key: &[u8]) -> Option<usize> {
-        let candidates = self.by_len.get(key.len())?;
-        let key_head = head(key);
-        candidates
-            .iter()
-            .find(|entry| {
-                entry.head == key_head
-                    && (key.len() <= 8 || {
-                        let name = &self.fields[entry.index].name.as_bytes()[8..];
-                        key[8..]
-                            .iter()
-                            .zip(name)
-                            .all(|(&k, &n)| FOLD[usize::from(k)] == n)
-                    })
-            })
-            .map(|entry| entry.index)
+        self.names.find(key)
     }
 
     /// Gives every field still without a value for row `row` a null.
@@ -433,14 +450,14 @@ impl Bytes {
 }
 
 /// The first eight bytes of a key, folded, packed into a word.
-pub(super) fn head(key: &[u8]) -> u64 {
+fn head(key: &[u8]) -> u64 {
     key.iter().take(8).enumerate().fold(0, |word, (i, &b)| {
         word | u64::from(FOLD[usize::from(b)]) << (8 * i)
     })
 }
 
 /// Keys match columns ignoring ASCII case, with `-` read as `_`.
-pub(super) const FOLD: [u8; 256] = {
+const FOLD: [u8; 256] = {
     let mut table = [0u8; 256];
     let mut b = 0;
     while b < 256 {

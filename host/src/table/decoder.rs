@@ -142,47 +142,55 @@ impl TableDecoder {
         }
         debug_assert_eq!(self.projection.rows(), admitted.len());
         let columns = self.projection.finish();
-        self.assemble(events, &admitted, columns, rejected)
-    }
-
-    /// Puts `raw_event` and `timestamp` in front of the decoded columns.
-    fn assemble(
-        &self,
-        events: &[Event<'_>],
-        admitted: &[(usize, &str)],
-        declared: Vec<ArrayRef>,
-        rejected: Vec<Rejection>,
-    ) -> Result<Decoded, TableError> {
-        let bytes: usize = admitted.iter().map(|(_, text)| text.len()).sum();
-        let mut raw = StringBuilder::with_capacity(admitted.len(), bytes);
-        let mut timestamps = Vec::with_capacity(admitted.len());
-        let mut partitions = Vec::with_capacity(admitted.len());
-        let mut offsets = Vec::with_capacity(admitted.len());
-        for &(index, text) in admitted {
-            let event = &events[index];
-            raw.append_value(text);
-            timestamps.push(event.timestamp_ms.saturating_mul(1000));
-            partitions.push(event.partition);
-            offsets.push(event.offset);
-        }
-        let timestamps = TimestampMicrosecondArray::from(timestamps).with_timezone("UTC");
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
-        columns.push(Arc::new(raw.finish()));
-        columns.push(Arc::new(timestamps));
-        columns.extend(declared);
-        let batch = RecordBatch::try_new(self.schema.clone(), columns).map_err(|source| {
-            TableError::Assemble {
-                table: self.table.clone(),
-                source,
-            }
-        })?;
-        Ok(Decoded {
-            batch,
-            partitions,
-            offsets,
+        assemble(
+            &self.table,
+            &self.schema,
+            events,
+            &admitted,
+            columns,
             rejected,
-        })
+        )
     }
+}
+
+/// Puts `raw_event` and `timestamp` in front of the decoded columns of the
+/// `admitted` events (index into `events`, and the event as text).
+pub(super) fn assemble(
+    table: &str,
+    schema: &SchemaRef,
+    events: &[Event<'_>],
+    admitted: &[(usize, &str)],
+    declared: Vec<ArrayRef>,
+    rejected: Vec<Rejection>,
+) -> Result<Decoded, TableError> {
+    let bytes: usize = admitted.iter().map(|(_, text)| text.len()).sum();
+    let mut raw = StringBuilder::with_capacity(admitted.len(), bytes);
+    let mut timestamps = Vec::with_capacity(admitted.len());
+    let mut partitions = Vec::with_capacity(admitted.len());
+    let mut offsets = Vec::with_capacity(admitted.len());
+    for &(index, text) in admitted {
+        let event = &events[index];
+        raw.append_value(text);
+        timestamps.push(event.timestamp_ms.saturating_mul(1000));
+        partitions.push(event.partition);
+        offsets.push(event.offset);
+    }
+    let timestamps = TimestampMicrosecondArray::from(timestamps).with_timezone("UTC");
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    columns.push(Arc::new(raw.finish()));
+    columns.push(Arc::new(timestamps));
+    columns.extend(declared);
+    let batch =
+        RecordBatch::try_new(schema.clone(), columns).map_err(|source| TableError::Assemble {
+            table: table.to_string(),
+            source,
+        })?;
+    Ok(Decoded {
+        batch,
+        partitions,
+        offsets,
+        rejected,
+    })
 }
 
 /// Checks that an event could be a row of some table: within the size

@@ -190,26 +190,8 @@ impl<'a> std::ops::DerefMut for Cursor<'a> {
 
 impl Cursor<'_> {
     fn root(&mut self, fields: &mut Fields, row: usize) -> Step {
-        self.skip_ws();
-        let found = match self.peek() {
-            Some(b'{') => None,
-            Some(b'[') => Some("array"),
-            Some(b'"') => Some("string"),
-            Some(b't' | b'f') => Some("boolean"),
-            Some(b'n') => Some("null"),
-            Some(b'-' | b'0'..=b'9') => Some("number"),
-            None => return Err(self.syntax("the event is empty")),
-            Some(_) => return Err(self.syntax("expected a JSON value")),
-        };
-        match found {
-            None => self.object(fields, row, 1)?,
-            Some(found) => {
-                // Say "not JSON" rather than "an array" for `[1,`.
-                self.skip_value(1)?;
-                self.expect_end()?;
-                return Err(RejectReason::NotAnObject { found }.into());
-            }
-        }
+        self.expect_object()?;
+        self.object(fields, row, 1)?;
         self.expect_end()?;
         match self.unparsable.take() {
             Some((reason, _)) => Err(reason),
@@ -224,17 +206,8 @@ impl Cursor<'_> {
         self.skip_ws();
         if !self.eat(b'}') {
             loop {
-                self.skip_ws();
-                if self.peek() != Some(b'"') {
-                    return Err(self.syntax("expected a key in quotes"));
-                }
-                let key = self.string()?;
-                self.skip_ws();
-                if !self.eat(b':') {
-                    return Err(self.syntax("expected `:` after a key"));
-                }
-                self.skip_ws();
-                match self.column_of(key, fields)? {
+                let (key, name) = self.key()?;
+                match fields.find(&name) {
                     Some(index) => {
                         let field = &mut fields.fields[index];
                         // A second key for one column (`Host` and `host`):
@@ -263,18 +236,6 @@ impl Cursor<'_> {
         }
         fields.fill_missing(row);
         Ok(())
-    }
-
-    /// Which column a key names.
-    fn column_of(&self, key: Str, fields: &Fields) -> Result<Option<usize>, Reject> {
-        if !key.escaped {
-            return Ok(fields.find(&self.src[key.start..key.end]));
-        }
-        // Rare: decode `\u0048ost` properly first.
-        let quoted = &self.src[key.start - 1..key.end + 1];
-        let decoded: String =
-            serde_json::from_slice(quoted).map_err(|_| self.syntax("invalid escape in a key"))?;
-        Ok(fields.find(decoded.as_bytes()))
     }
 
     /// One value of a known column, written into it. The type rules, in one

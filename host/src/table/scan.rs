@@ -8,6 +8,8 @@
 //! `project.rs` drives it to fill a table's columns; nothing here knows
 //! about columns or types.
 
+use std::borrow::Cow;
+
 use super::project::RejectReason;
 
 /// The longest value quoted in a reason; dead letters keep the whole event.
@@ -86,6 +88,49 @@ impl<'a> Scan<'a> {
             pos: 0,
             max_depth,
         }
+    }
+
+    /// At the start of an event: leaves the scan at its opening `{`, or
+    /// says what the event is instead, once it is known to be JSON at all
+    /// (`[1,` is not JSON, rather than an array).
+    pub(super) fn expect_object(&mut self) -> Step {
+        self.skip_ws();
+        let found = match self.peek() {
+            Some(b'{') => return Ok(()),
+            Some(b'[') => "array",
+            Some(b'"') => "string",
+            Some(b't' | b'f') => "boolean",
+            Some(b'n') => "null",
+            Some(b'-' | b'0'..=b'9') => "number",
+            None => return Err(self.syntax("the event is empty")),
+            Some(_) => return Err(self.syntax("expected a JSON value")),
+        };
+        self.skip_value(1)?;
+        self.expect_end()?;
+        Err(RejectReason::NotAnObject { found }.into())
+    }
+
+    /// An object's key and the `:` after it, up to the value. With the key,
+    /// its text for matching names: unescaped when it holds escapes
+    /// (`\u0048ost`), which is rare.
+    pub(super) fn key(&mut self) -> Result<(Str, Cow<'a, [u8]>), Reject> {
+        self.skip_ws();
+        if self.peek() != Some(b'"') {
+            return Err(self.syntax("expected a key in quotes"));
+        }
+        let key = self.string()?;
+        self.skip_ws();
+        if !self.eat(b':') {
+            return Err(self.syntax("expected `:` after a key"));
+        }
+        self.skip_ws();
+        let src: &'a [u8] = self.src;
+        if !key.escaped {
+            return Ok((key, Cow::Borrowed(&src[key.start..key.end])));
+        }
+        let decoded: String = serde_json::from_slice(&src[key.start - 1..key.end + 1])
+            .map_err(|_| self.syntax("invalid escape in a key"))?;
+        Ok((key, Cow::Owned(decoded.into_bytes())))
     }
 
     pub(super) fn expect_end(&mut self) -> Step {

@@ -9,7 +9,6 @@ mod projection;
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, StringBuilder, TimestampMicrosecondArray};
 use arrow::compute::concat_batches;
 use arrow::datatypes::{Schema as ArrowSchema, SchemaRef};
 use arrow::error::ArrowError;
@@ -19,7 +18,9 @@ use arrow::record_batch::RecordBatch;
 
 use self::projection::Projection;
 use super::arrow_schema::{declared_fields, table_schema};
-use super::decoder::{DecodeLimits, Decoded, Event, Rejection, TableError, check_size_and_utf8};
+use super::decoder::{
+    DecodeLimits, Decoded, Event, Rejection, TableError, assemble, check_size_and_utf8,
+};
 use super::project::RejectReason;
 use crate::schema::Schema;
 
@@ -108,7 +109,16 @@ impl ReferenceDecoder {
             }
         };
         rejected.sort_by_key(|r| r.index);
-        self.assemble(events, &admitted, columns, rejected)
+        let admitted: Vec<(usize, &str)> = admitted.iter().map(|a| (a.index, a.text)).collect();
+        let declared = columns.columns().to_vec();
+        assemble(
+            &self.table,
+            &self.schema,
+            events,
+            &admitted,
+            declared,
+            rejected,
+        )
     }
 
     /// Size, UTF-8 and projection checks; appends the projection to `buf`.
@@ -205,45 +215,6 @@ impl ReferenceDecoder {
         json_decoder(&self.declared, rows).map_err(|source| TableError::Decoder {
             table: self.table.clone(),
             source,
-        })
-    }
-
-    /// Puts `raw_event` and `timestamp` in front of the decoded columns.
-    fn assemble(
-        &self,
-        events: &[Event<'_>],
-        admitted: &[Admitted<'_>],
-        declared: RecordBatch,
-        rejected: Vec<Rejection>,
-    ) -> Result<Decoded, TableError> {
-        let bytes: usize = admitted.iter().map(|a| a.text.len()).sum();
-        let mut raw = StringBuilder::with_capacity(admitted.len(), bytes);
-        let mut timestamps = Vec::with_capacity(admitted.len());
-        let mut partitions = Vec::with_capacity(admitted.len());
-        let mut offsets = Vec::with_capacity(admitted.len());
-        for a in admitted {
-            let event = &events[a.index];
-            raw.append_value(a.text);
-            timestamps.push(event.timestamp_ms.saturating_mul(1000));
-            partitions.push(event.partition);
-            offsets.push(event.offset);
-        }
-        let timestamps = TimestampMicrosecondArray::from(timestamps).with_timezone("UTC");
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
-        columns.push(Arc::new(raw.finish()));
-        columns.push(Arc::new(timestamps));
-        columns.extend(declared.columns().iter().cloned());
-        let batch = RecordBatch::try_new(self.schema.clone(), columns).map_err(|source| {
-            TableError::Assemble {
-                table: self.table.clone(),
-                source,
-            }
-        })?;
-        Ok(Decoded {
-            batch,
-            partitions,
-            offsets,
-            rejected,
         })
     }
 }

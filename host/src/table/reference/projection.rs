@@ -23,9 +23,9 @@
 //! `serde_json::Value` per event on the hot path.
 
 use crate::schema::{Column, HiveType};
-use crate::table::columns::{FOLD, head};
+use crate::table::columns::Names;
 use crate::table::project::{DEPTH_CEILING, RejectReason};
-use crate::table::scan::{Reject, Scan, Step, Str, is_number, parse_i64, quote};
+use crate::table::scan::{Reject, Scan, Step, is_number, parse_i64, quote};
 
 /// A table's columns compiled for matching.
 #[derive(Debug)]
@@ -37,16 +37,7 @@ pub(crate) struct Projection {
 #[derive(Debug)]
 struct StructShape {
     fields: Vec<FieldShape>,
-    /// Field names by length: a key is compared with the few fields of its
-    /// length only, by their first eight bytes first.
-    by_len: Vec<Vec<NameEntry>>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct NameEntry {
-    /// The name's first eight bytes, as [`head`] packs them.
-    head: u64,
-    index: usize,
+    names: Names,
 }
 
 #[derive(Debug)]
@@ -112,35 +103,15 @@ impl StructShape {
                 shape: Shape::new(&c.ty),
             })
             .collect();
-        let longest = fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
-        let mut by_len = vec![Vec::new(); longest + 1];
-        for (index, field) in fields.iter().enumerate() {
-            let name = field.name.as_bytes();
-            by_len[name.len()].push(NameEntry {
-                head: head(name),
-                index,
-            });
+        StructShape {
+            names: Names::new(columns.iter().map(|c| c.name.as_str())),
+            fields,
         }
-        StructShape { fields, by_len }
     }
 
     /// The field a key names: ASCII case folded, `-` read as `_`.
     fn find(&self, key: &[u8]) -> Option<usize> {
-        let candidates = self.by_len.get(key.len())?;
-        let key_head = head(key);
-        candidates
-            .iter()
-            .find(|entry| {
-                entry.head == key_head
-                    && (key.len() <= 8 || {
-                        let name = &self.fields[entry.index].name.as_bytes()[8..];
-                        key[8..]
-                            .iter()
-                            .zip(name)
-                            .all(|(&k, &n)| FOLD[usize::from(k)] == n)
-                    })
-            })
-            .map(|entry| entry.index)
+        self.names.find(key)
     }
 }
 
@@ -208,26 +179,8 @@ impl<'a> std::ops::DerefMut for Cursor<'a> {
 
 impl Cursor<'_> {
     fn root(&mut self, shape: &StructShape, out: &mut Vec<u8>) -> Step {
-        self.skip_ws();
-        let found = match self.peek() {
-            Some(b'{') => None,
-            Some(b'[') => Some("array"),
-            Some(b'"') => Some("string"),
-            Some(b't' | b'f') => Some("boolean"),
-            Some(b'n') => Some("null"),
-            Some(b'-' | b'0'..=b'9') => Some("number"),
-            None => return Err(self.syntax("the event is empty")),
-            Some(_) => return Err(self.syntax("expected a JSON value")),
-        };
-        match found {
-            None => self.object(shape, 1, out)?,
-            Some(found) => {
-                // Say "not JSON" rather than "an array" for `[1,`.
-                self.skip_value(1)?;
-                self.expect_end()?;
-                return Err(RejectReason::NotAnObject { found }.into());
-            }
-        }
+        self.expect_object()?;
+        self.object(shape, 1, out)?;
         self.expect_end()
     }
 
@@ -243,17 +196,8 @@ impl Cursor<'_> {
             return Ok(());
         }
         loop {
-            self.skip_ws();
-            if self.peek() != Some(b'"') {
-                return Err(self.syntax("expected a key in quotes"));
-            }
-            let key = self.string()?;
-            self.skip_ws();
-            if !self.eat(b':') {
-                return Err(self.syntax("expected `:` after a key"));
-            }
-            self.skip_ws();
-            match self.column_of(key, shape)? {
+            let (key, name) = self.key()?;
+            match shape.find(&name) {
                 Some(index) => {
                     let field = &shape.fields[index];
                     if !seen.insert(index) {
@@ -283,18 +227,6 @@ impl Cursor<'_> {
         }
         out.push(b'}');
         Ok(())
-    }
-
-    /// Which column a key names.
-    fn column_of(&self, key: Str, shape: &StructShape) -> Result<Option<usize>, Reject> {
-        if !key.escaped {
-            return Ok(shape.find(&self.src[key.start..key.end]));
-        }
-        // Rare: decode `\u0048ost` properly first.
-        let quoted = &self.src[key.start - 1..key.end + 1];
-        let decoded: String =
-            serde_json::from_slice(quoted).map_err(|_| self.syntax("invalid escape in a key"))?;
-        Ok(shape.find(decoded.as_bytes()))
     }
 
     /// One value of a known column. The type rules, in one place:
